@@ -1,0 +1,65 @@
+/* cowherd: the parts of a libvirt domain XML that cowherd needs. */
+#ifndef COWHERD_DOMAIN_H
+#define COWHERD_DOMAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+
+/* Domain XML larger than this is refused (libvirt's own are a few KiB). */
+#define CH_DOMAIN_XML_MAX (2 * 1024 * 1024)
+/* More disks than this is refused. */
+#define CH_DOMAIN_DISKS_MAX 256
+
+#define CH_NOVA_NS_1_0 "http://openstack.org/xmlns/libvirt/nova/1.0"
+#define CH_NOVA_NS_1_1 "http://openstack.org/xmlns/libvirt/nova/1.1"
+
+struct ch_xml_backing {          /* one <backingStore> level */
+  char *path;                    /* source/@file; NULL if not a file */
+  enum ch_fmt fmt;               /* format/@type */
+};
+
+struct ch_disk {
+  char *target;                  /* target/@dev ("vda"); never NULL */
+  char *device;                  /* @device ("disk", "cdrom", ...); "disk" if absent */
+  char *source;                  /* source/@file; NULL when the disk has no source */
+  enum ch_fmt fmt;               /* driver/@type */
+  bool readonly, shareable;
+  struct ch_xml_backing *backing;  /* the <backingStore> chain, top's backing first */
+  size_t n_backing;
+};
+
+struct ch_nova {
+  bool present;                  /* a nova:instance element was found */
+  int ns_version;                /* 10 for 1.0, 11 for 1.1 */
+  char *name;                    /* nova:name */
+  char *flavor_name;             /* nova:flavor/@name */
+  char *root_type;               /* nova:root/@type: "image" or "volume" */
+  char *root_uuid;               /* nova:root/@uuid: the image id */
+  /* -1 when absent. */
+  int64_t memory_mb, disk_gb, swap_mb, ephemeral_gb;
+};
+
+struct ch_domain {
+  char *name;                    /* <name>; never NULL */
+  char *uuid;                    /* <uuid>; NULL if absent */
+  struct ch_disk *disks;         /* only disks with type='file' */
+  size_t n_disks;
+  struct ch_nova nova;
+};
+
+/* Parse domain XML from memory.  NONET, no entity substitution, no DTD
+ * loading, root element must be <domain>.  0, or -1 with ch_error. */
+int ch_domain_parse (const char *buf, size_t len, struct ch_domain **out);
+
+/* Read at most CH_DOMAIN_XML_MAX bytes from FD (stdin for the hook) and parse.
+ * More than that is an error, not a truncation. */
+int ch_domain_read_fd (int fd, struct ch_domain **out);
+
+void ch_domain_free (struct ch_domain *dom);
+static inline void ch_domain_freep (struct ch_domain **d) { ch_domain_free (*d); }
+#define CLEANUP_DOMAIN __attribute__((cleanup (ch_domain_freep)))
+
+#endif
