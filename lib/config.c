@@ -1,0 +1,206 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "pathutil.h"
+
+#define DEFAULT_INSTANCES "/var/lib/nova/instances"
+
+struct parse_state {
+  struct ch_config *cfg;
+  bool failed;
+  bool base_set, lock_set;
+};
+
+static int
+set_path (char **slot, const char *key, const char *value)
+{
+  char *n;
+
+  if (value[0] != '/') {
+    ch_error ("%s: must be an absolute path: %.200s", key, value);
+    return -1;
+  }
+  n = ch_path_normalize (value);
+  if (n == NULL)
+    return -1;
+  free (*slot);
+  *slot = n;
+  return 0;
+}
+
+static int
+set_bool (bool *slot, const char *key, const char *value)
+{
+  if (!strcmp (value, "true") || !strcmp (value, "yes") || !strcmp (value, "1"))
+    *slot = true;
+  else if (!strcmp (value, "false") || !strcmp (value, "no") || !strcmp (value, "0"))
+    *slot = false;
+  else {
+    ch_error ("%s: not a boolean: %.100s", key, value);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+set_int (int *slot, const char *key, const char *value, long lo, long hi)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol (value, &end, 10);
+  if (errno || end == value || *end != '\0' || v < lo || v > hi) {
+    ch_error ("%s: not a number from %ld to %ld: %.100s", key, lo, hi, value);
+    return -1;
+  }
+  *slot = (int) v;
+  return 0;
+}
+
+static int
+set_string (char **slot, const char *key, const char *value)
+{
+  char *n;
+
+  if (strchr (value, '/') != NULL) {
+    ch_error ("%s: must not contain '/': %.100s", key, value);
+    return -1;
+  }
+  n = strdup (value);
+  if (n == NULL) {
+    ch_error ("strdup: %m");
+    return -1;
+  }
+  free (*slot);
+  *slot = n;
+  return 0;
+}
+
+static int
+handle (void *opaque, const char *section, const char *key, const char *value)
+{
+  struct parse_state *st = opaque;
+  struct ch_config *c = st->cfg;
+  CLEANUP_FREE char *full = NULL;
+  int r;
+
+  if (st->failed)
+    return 0;
+  if (asprintf (&full, "[%s] %s", section, key) < 0) {
+    ch_error ("asprintf: %m");
+    st->failed = true;
+    return 0;
+  }
+#define IS(s, k) (strcmp (section, s) == 0 && strcmp (key, k) == 0)
+  if (IS ("nova", "instances_path"))
+    r = set_path (&c->instances_path, full, value);
+  else if (IS ("nova", "base_dir"))
+    r = set_path (&c->base_dir, full, value), st->base_set = true;
+  else if (IS ("nova", "lock_path"))
+    r = set_path (&c->lock_dir, full, value), st->lock_set = true;
+  else if (IS ("nova", "lock_prefix"))
+    r = set_string (&c->lock_prefix, full, value);
+  else if (IS ("locks", "timeout"))
+    r = set_int (&c->lock_timeout, full, value, 0, 86400);
+  else if (IS ("tools", "qemu_img"))
+    r = set_path (&c->qemu_img, full, value);
+  else if (IS ("tools", "mkfs"))
+    r = set_path (&c->mkfs, full, value);
+  else if (IS ("tools", "mkswap"))
+    r = set_path (&c->mkswap, full, value);
+  else if (IS ("log", "syslog"))
+    r = set_bool (&c->log_syslog, full, value);
+  else if (IS ("log", "file"))
+    r = value[0] ? set_path (&c->log_file, full, value) : 0;
+  else {
+    ch_error ("unknown key %s", full);
+    r = -1;
+  }
+#undef IS
+  if (r < 0)
+    st->failed = true;
+  return r == 0;
+}
+
+static int
+dup_default (char **slot, const char *v)
+{
+  *slot = strdup (v);
+  if (*slot == NULL) {
+    ch_error ("strdup: %m");
+    return -1;
+  }
+  return 0;
+}
+
+int
+ch_config_load (const char *path, bool missing_ok, struct ch_config *cfg)
+{
+  struct parse_state st = { .cfg = cfg };
+  CLEANUP_FCLOSE FILE *fp = NULL;
+  int line;
+
+  memset (cfg, 0, sizeof *cfg);
+  cfg->lock_timeout = 600;
+  cfg->log_syslog = true;
+  if (dup_default (&cfg->instances_path, DEFAULT_INSTANCES) < 0 ||
+      dup_default (&cfg->lock_prefix, "nova-") < 0 ||
+      dup_default (&cfg->qemu_img, "/usr/bin/qemu-img") < 0 ||
+      dup_default (&cfg->mkfs, "/sbin/mkfs") < 0 ||
+      dup_default (&cfg->mkswap, "/sbin/mkswap") < 0)
+    goto err;
+
+  if (path) {
+    fp = fopen (path, "re");
+    if (fp == NULL && !(errno == ENOENT && missing_ok)) {
+      ch_error ("%s: %m", path);
+      goto err;
+    }
+  }
+  if (fp) {
+    line = ini_parse_file (fp, handle, &st);
+    if (st.failed) {
+      ch_error_prefix ("%s", path);
+      goto err;
+    }
+    if (line != 0) {
+      ch_error ("%s: line %d: syntax error", path, line);
+      goto err;
+    }
+  }
+  /* Nova's layout: the cache and the locks live under instances_path unless
+   * set apart. */
+  if (!st.base_set && (cfg->base_dir = ch_path_join (cfg->instances_path, "_base")) == NULL)
+    goto err;
+  if (!st.lock_set && (cfg->lock_dir = ch_path_join (cfg->instances_path, "locks")) == NULL)
+    goto err;
+  return 0;
+
+ err:
+  ch_config_free (cfg);
+  return -1;
+}
+
+void
+ch_config_free (struct ch_config *cfg)
+{
+  free (cfg->instances_path);
+  free (cfg->base_dir);
+  free (cfg->lock_dir);
+  free (cfg->lock_prefix);
+  free (cfg->qemu_img);
+  free (cfg->mkfs);
+  free (cfg->mkswap);
+  free (cfg->log_file);
+  memset (cfg, 0, sizeof *cfg);
+}
