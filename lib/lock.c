@@ -1,0 +1,82 @@
+#include "lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "pathutil.h"
+
+static int
+open_lock_file (const struct ch_config *cfg, const char *name, char *path, size_t len)
+{
+  int fd, n;
+
+  n = snprintf (path, len, "%s/%s%s", cfg->lock_dir, cfg->lock_prefix, name);
+  if (n < 0 || (size_t) n >= len) {
+    ch_error ("lock path too long for %.100s", name);
+    return -1;
+  }
+  if (mkdir (cfg->lock_dir, 0755) < 0 && errno != EEXIST) {
+    ch_error ("mkdir %s: %m", cfg->lock_dir);
+    return -1;
+  }
+  fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0)
+    ch_error ("open %s: %m", path);
+  return fd;
+}
+
+int
+ch_lock_entry (const struct ch_config *cfg, const char *name, double *waited_ms)
+{
+  char path[CH_PATH_MAX];
+  CLEANUP_CLOSE int fd = -1;
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+  double start = ch_now_ms (), deadline = start + cfg->lock_timeout * 1e3;
+  long delay_us = 2000;
+  bool logged = false;
+
+  fd = open_lock_file (cfg, name, path, sizeof path);
+  if (fd < 0)
+    return -1;
+  /* Poll rather than F_OFD_SETLKW: the wait must be bounded, and a signal
+   * timer would disturb the children the hook runs. */
+  for (;;) {
+    if (fcntl (fd, F_OFD_SETLK, &fl) == 0)
+      break;
+    if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
+      ch_error ("lock %s: %m", path);
+      return -1;
+    }
+    if (ch_now_ms () >= deadline) {
+      ch_error ("timed out after %d s waiting for lock %s", cfg->lock_timeout, path);
+      return -1;
+    }
+    if (!logged) {
+      ch_log (LOG_INFO, "waiting for lock %s", path);
+      logged = true;
+    }
+    usleep ((useconds_t) delay_us);
+    if (delay_us < 100000)
+      delay_us *= 2;
+  }
+  if (waited_ms)
+    *waited_ms = ch_now_ms () - start;
+  return CH_STEAL_FD (fd);
+}
+
+void
+ch_unlock (int fd)
+{
+  if (fd >= 0)
+    close (fd);                  /* closing the description drops an OFD lock */
+}
