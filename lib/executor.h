@@ -1,0 +1,26 @@
+/* cowherd: carry out a plan.  Every entry is created under Nova's lock for
+ * it, written to a temporary name in the cache directory, fsync'd, renamed
+ * into place and the directory fsync'd: it appears whole or not at all. */
+#ifndef COWHERD_EXECUTOR_H
+#define COWHERD_EXECUTOR_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "planner.h"
+
+/* Temporary names are "<entry>" CH_TEMP_SUFFIX.  A stale one (its writer
+ * died) is removed under the entry's lock before the entry is made again. */
+#define CH_TEMP_SUFFIX ".cowherd-tmp"
+
+struct ch_exec_opts {
+  const char *domain;       /* for log lines */
+  bool lock_marks;          /* take the lock to mark in use (prepare) */
+};
+
+/* Execute PLAN (which must not have failed).  Logs each action with its
+ * duration.  Stops at the first error: -1 with ch_error naming the entry. */
+int ch_execute (const struct ch_plan *plan, const struct ch_config *cfg,
+                const struct ch_exec_opts *opts);
+
+#endif

@@ -1,0 +1,357 @@
+#include "planner.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "naming.h"
+#include "pathutil.h"
+
+#define GiB (1024ULL * 1024ULL * 1024ULL)
+#define MiB (1024ULL * 1024ULL)
+
+static struct ch_action *
+add (struct ch_plan *p, enum ch_action_kind kind, const char *disk)
+{
+  struct ch_action *a;
+
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 8;
+    struct ch_action *v = reallocarray (p->v, cap, sizeof *v);
+
+    if (v == NULL) {
+      ch_error ("realloc: %m");
+      return NULL;
+    }
+    p->v = v;
+    p->cap = cap;
+  }
+  a = &p->v[p->n++];
+  memset (a, 0, sizeof *a);
+  a->kind = kind;
+  a->disk = disk;
+  if (kind == CH_ACT_FAIL)
+    p->failed = true;
+  return a;
+}
+
+static int
+set (char **slot, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
+static int
+set (char **slot, const char *fmt, ...)
+{
+  va_list ap;
+  int r;
+
+  va_start (ap, fmt);
+  r = vasprintf (slot, fmt, ap);
+  va_end (ap);
+  if (r < 0) {
+    *slot = NULL;
+    ch_error ("vasprintf: %m");
+    return -1;
+  }
+  return 0;
+}
+
+/* Is there already an action of KIND for cache entry NAME? */
+static bool
+planned (const struct ch_plan *p, const char *name, bool creation)
+{
+  for (size_t i = 0; i < p->n; i++) {
+    const struct ch_action *a = &p->v[i];
+    bool is_creation = a->kind == CH_ACT_COPY_EXTEND ||
+      a->kind == CH_ACT_CREATE_EPHEMERAL || a->kind == CH_ACT_CREATE_SWAP;
+
+    if (a->name && strcmp (a->name, name) == 0 &&
+        (creation ? is_creation : a->kind == CH_ACT_MARK_IN_USE))
+      return true;
+  }
+  return false;
+}
+
+static int
+fail (struct ch_plan *p, const char *disk, const char *path, const char *fmt, ...)
+  __attribute__((format (printf, 4, 5)));
+static int
+fail (struct ch_plan *p, const char *disk, const char *path, const char *fmt, ...)
+{
+  struct ch_action *a = add (p, CH_ACT_FAIL, disk);
+  va_list ap;
+  int r;
+
+  if (a == NULL)
+    return -1;
+  if (path && (a->path = strdup (path)) == NULL) {
+    ch_error ("strdup: %m");
+    return -1;
+  }
+  va_start (ap, fmt);
+  r = vasprintf (&a->reason, fmt, ap);
+  va_end (ap);
+  if (r < 0) {
+    a->reason = NULL;
+    ch_error ("vasprintf: %m");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+mark (struct ch_plan *p, const struct ch_world *w, const char *disk, const char *leaf)
+{
+  struct ch_action *a;
+
+  if (planned (p, leaf, false))
+    return 0;
+  if ((a = add (p, CH_ACT_MARK_IN_USE, disk)) == NULL ||
+      set (&a->name, "%s", leaf) < 0 ||
+      set (&a->path, "%s/%s", w->base_dir, leaf) < 0)
+    return -1;
+  return 0;
+}
+
+static struct ch_action *
+creation (struct ch_plan *p, const struct ch_world *w, enum ch_action_kind kind,
+          const char *disk, const char *leaf, uint64_t size)
+{
+  struct ch_action *a = add (p, kind, disk);
+
+  if (a == NULL || set (&a->name, "%s", leaf) < 0 ||
+      set (&a->path, "%s/%s", w->base_dir, leaf) < 0)
+    return NULL;
+  a->size = size;
+  a->fmt = CH_FMT_RAW;
+  return a;
+}
+
+/* <sha1>_<GB> is missing: copy the original and extend it, as Nova's
+ * Qcow2 backend does for a disk larger than its image. */
+static int
+plan_resized (struct ch_plan *p, const struct ch_world *w, const char *disk,
+              const struct ch_link *l, const char *leaf, const struct ch_base_name *bn)
+{
+  struct ch_entry src;
+  struct ch_action *a;
+  CLEANUP_FREE char *src_path = NULL;
+  uint64_t size = bn->size_gb * GiB;
+
+  if (set (&src_path, "%s/%s", w->base_dir, bn->sha1) < 0)
+    return -1;
+  if (w->lookup (w->opaque, bn->sha1, &src) < 0)
+    return -1;
+  if (!src.exists)
+    return fail (p, disk, src_path,
+                 "original image missing (needed to rebuild %s/%s); "
+                 "no image source is configured", w->base_dir, leaf);
+  if (src.is_symlink || !src.is_regular)
+    return fail (p, disk, src_path,
+                 "original image is a symlink or not a regular file; "
+                 "cowherd does not copy from it");
+  if (src.fmt != CH_FMT_RAW && src.fmt != CH_FMT_QCOW2)
+    return fail (p, disk, src_path, "original image is in a format cowherd does not copy");
+  if (l->fmt != CH_FMT_UNKNOWN && !l->fmt_probed && l->fmt != src.fmt)
+    return fail (p, disk, l->path,
+                 "the disk expects a %s backing file but the original is %s",
+                 ch_fmt_name (l->fmt), ch_fmt_name (src.fmt));
+  if (src.virtual_size > size)
+    return fail (p, disk, l->path,
+                 "original image (%llu bytes) is larger than %llu GiB",
+                 (unsigned long long) src.virtual_size,
+                 (unsigned long long) bn->size_gb);
+  if ((a = creation (p, w, CH_ACT_COPY_EXTEND, disk, leaf, size)) == NULL ||
+      set (&a->src_name, "%s", bn->sha1) < 0)
+    return -1;
+  a->fmt = src.fmt;
+  return 0;
+}
+
+/* A backing link that does not exist: decide whether and how to rebuild it. */
+static int
+plan_missing (struct ch_plan *p, const struct ch_world *w, const char *disk,
+              const struct ch_link *l)
+{
+  const char *leaf = ch_path_leaf_in (l->path, w->base_dir);
+  struct ch_base_name bn;
+  const char *fs;
+
+  if (leaf == NULL)
+    return fail (p, disk, l->path,
+                 "backing file missing, and it is not an entry of the image cache %s",
+                 w->base_dir);
+  if (l->header_name && ch_path_has_dotdot (l->header_name))
+    return fail (p, disk, l->path,
+                 "backing file missing; its name contains '..', so cowherd will not create it");
+  if (l->is_symlink)
+    return fail (p, disk, l->path,
+                 "backing file is a dangling symlink; cowherd does not create through symlinks");
+  if (l->fmt != CH_FMT_UNKNOWN && l->fmt != CH_FMT_RAW && l->fmt != CH_FMT_QCOW2)
+    return fail (p, disk, l->path, "backing file missing, in a format cowherd does not create");
+
+  ch_base_classify (leaf, &bn);
+  if (planned (p, leaf, true))
+    return 0;
+  switch (bn.kind) {
+  case CH_BASE_RESIZED:
+    return plan_resized (p, w, disk, l, leaf, &bn);
+  case CH_BASE_ORIGINAL:
+    return fail (p, disk, l->path, "original image missing; no image source is configured");
+  case CH_BASE_LEGACY_SM:
+    return fail (p, disk, l->path,
+                 "legacy _sm base missing; Nova stopped making these and cowherd never does");
+  case CH_BASE_EPHEMERAL:
+    if (l->fmt == CH_FMT_QCOW2)
+      return fail (p, disk, l->path, "ephemeral bases are raw, but the disk expects qcow2");
+    fs = ch_ephemeral_fs (&bn);
+    if (fs == NULL)
+      return fail (p, disk, l->path,
+                   "ephemeral base missing and its tag '%s' names no filesystem cowherd knows",
+                   bn.eph_tag);
+    {
+      struct ch_action *a = creation (p, w, CH_ACT_CREATE_EPHEMERAL, disk, leaf,
+                                      bn.size_gb * GiB);
+      if (a == NULL)
+        return -1;
+      a->fs = fs;
+    }
+    return 0;
+  case CH_BASE_SWAP:
+    if (l->fmt == CH_FMT_QCOW2)
+      return fail (p, disk, l->path, "swap bases are raw, but the disk expects qcow2");
+    return creation (p, w, CH_ACT_CREATE_SWAP, disk, leaf, bn.size_mb * MiB) ? 0 : -1;
+  case CH_BASE_TEMP:
+  case CH_BASE_NONE:
+    break;
+  }
+  return fail (p, disk, l->path,
+               "backing file missing, and its name is not one of Nova's cache names");
+}
+
+static int
+plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
+           const struct ch_disk *d, const struct ch_chain *c, const char *err)
+{
+  if (mode == CH_PLAN_ENSURE && err)
+    return fail (p, d->target, NULL, "%s", err);
+  if (c->n == 0)
+    return 0;
+  if (mode == CH_PLAN_ENSURE && !c->links[0].exists)
+    return fail (p, d->target, c->links[0].path,
+                 "disk image missing; cowherd never creates a top image on "
+                 "prepare (it would give the guest a blank disk)");
+
+  for (size_t i = 0; i < c->n; i++) {
+    const struct ch_link *l = &c->links[i];
+    const char *leaf = ch_path_leaf_in (l->path, w->base_dir);
+
+    if (!l->exists || (l->is_symlink && !l->is_regular && !l->is_block)) {
+      if (mode == CH_PLAN_ENSURE && i > 0 && plan_missing (p, w, d->target, l) < 0)
+        return -1;
+      break;
+    }
+    /* Only real files in the cache are marked; a symlink's own mtime is not
+     * what Nova's GC reads, and cowherd writes through no symlink. */
+    if (leaf && l->is_regular && !l->is_symlink &&
+        mark (p, w, d->target, leaf) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Creations first, in disk order; then the marks; then the failures. */
+static int
+rank (enum ch_action_kind k)
+{
+  switch (k) {
+  case CH_ACT_COPY_EXTEND:
+  case CH_ACT_CREATE_EPHEMERAL:
+  case CH_ACT_CREATE_SWAP:
+    return 0;
+  case CH_ACT_MARK_IN_USE:
+    return 1;
+  case CH_ACT_FAIL:
+    break;
+  }
+  return 2;
+}
+
+static void
+stable_order (struct ch_plan *p)
+{
+  /* Insertion sort: plans are short and the order within a rank matters. */
+  for (size_t i = 1; i < p->n; i++) {
+    struct ch_action a = p->v[i];
+    size_t j = i;
+
+    while (j > 0 && rank (p->v[j - 1].kind) > rank (a.kind)) {
+      p->v[j] = p->v[j - 1];
+      j--;
+    }
+    p->v[j] = a;
+  }
+}
+
+int
+ch_plan_build (const struct ch_domain *dom, const struct ch_world *w,
+               enum ch_plan_mode mode, struct ch_plan *out)
+{
+  memset (out, 0, sizeof *out);
+  for (size_t i = 0; i < dom->n_disks; i++) {
+    const struct ch_disk *d = &dom->disks[i];
+
+    if (d->source == NULL)
+      continue;
+    if (plan_disk (out, w, mode, d, &w->chains[i],
+                   w->chain_errors ? w->chain_errors[i] : NULL) < 0)
+      goto err;
+  }
+  /* The original a resized base is copied from was just used: mark it. */
+  for (size_t i = 0, n = out->n; i < n; i++)
+    if (out->v[i].kind == CH_ACT_COPY_EXTEND &&
+        mark (out, w, out->v[i].disk, out->v[i].src_name) < 0)
+      goto err;
+  stable_order (out);
+  return 0;
+
+ err:
+  ch_plan_clear (out);
+  return -1;
+}
+
+void
+ch_plan_clear (struct ch_plan *p)
+{
+  for (size_t i = 0; i < p->n; i++) {
+    free (p->v[i].name);
+    free (p->v[i].path);
+    free (p->v[i].src_name);
+    free (p->v[i].reason);
+  }
+  free (p->v);
+  memset (p, 0, sizeof *p);
+}
+
+const char *
+ch_action_kind_name (enum ch_action_kind k)
+{
+  switch (k) {
+  case CH_ACT_COPY_EXTEND: return "copy-extend";
+  case CH_ACT_CREATE_EPHEMERAL: return "create-ephemeral";
+  case CH_ACT_CREATE_SWAP: return "create-swap";
+  case CH_ACT_MARK_IN_USE: return "mark-in-use";
+  case CH_ACT_FAIL: break;
+  }
+  return "fail";
+}
+
+const struct ch_action *
+ch_plan_first_failure (const struct ch_plan *p)
+{
+  for (size_t i = 0; i < p->n; i++)
+    if (p->v[i].kind == CH_ACT_FAIL)
+      return &p->v[i];
+  return NULL;
+}

@@ -1,0 +1,75 @@
+/* cowherd: the planner.
+ *
+ * A pure function from (parsed domain, what exists on disk, mode) to an
+ * ordered list of actions.  Nova's conventions live here.  It does no I/O:
+ * the chains come probed, and the cache is seen through world->lookup.  The
+ * hook, `cowherd inspect/ensure` and the tests all go through it. */
+#ifndef COWHERD_PLANNER_H
+#define COWHERD_PLANNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chain.h"
+#include "domain.h"
+#include "format.h"
+
+enum ch_plan_mode {
+  CH_PLAN_ENSURE,   /* prepare/restore: rebuild what is missing, mark the rest */
+  CH_PLAN_MARK,     /* started/reconnect/attach: only mark what exists */
+};
+
+enum ch_action_kind {
+  CH_ACT_COPY_EXTEND,       /* copy src_name to name, extend to size */
+  CH_ACT_CREATE_EPHEMERAL,  /* raw of size, mkfs fs, label ephemeral0 */
+  CH_ACT_CREATE_SWAP,       /* raw of size, mkswap */
+  CH_ACT_MARK_IN_USE,       /* refresh name's mtime */
+  CH_ACT_FAIL,              /* path cannot be made to exist: reason */
+};
+
+struct ch_action {
+  enum ch_action_kind kind;
+  const char *disk;         /* target dev of the first disk needing it (borrowed) */
+  char *name;               /* cache entry leaf; NULL for a FAIL outside the cache */
+  char *path;               /* absolute path created, marked, or missing */
+  char *src_name;           /* COPY_EXTEND: leaf of the source entry */
+  enum ch_fmt fmt;          /* format of the created entry */
+  uint64_t size;            /* bytes */
+  const char *fs;           /* CREATE_EPHEMERAL: filesystem (static string) */
+  char *reason;             /* FAIL: why, one phrase */
+};
+
+struct ch_plan {
+  struct ch_action *v;
+  size_t n, cap;
+  bool failed;              /* at least one FAIL: execute nothing */
+};
+
+/* What the planner may know about a cache entry. */
+struct ch_entry {
+  bool exists, is_symlink, is_regular;
+  enum ch_fmt fmt;          /* by its header */
+  uint64_t virtual_size;
+};
+
+struct ch_world {
+  const char *base_dir;               /* normalised */
+  const struct ch_chain *chains;      /* one per domain disk, in domain order */
+  const char *const *chain_errors;    /* per disk: NULL, or why its chain could not be read */
+  /* Look up cache entry LEAF: 0 and OUT filled (exists may be false), or -1
+   * with ch_error. */
+  int (*lookup) (void *opaque, const char *leaf, struct ch_entry *out);
+  void *opaque;
+};
+
+/* 0 with OUT filled (check out->failed), or -1 with ch_error on an internal
+ * error (allocation, lookup failure). */
+int ch_plan_build (const struct ch_domain *dom, const struct ch_world *world,
+                   enum ch_plan_mode mode, struct ch_plan *out);
+void ch_plan_clear (struct ch_plan *plan);
+const char *ch_action_kind_name (enum ch_action_kind kind);
+/* The first FAIL action, or NULL. */
+const struct ch_action *ch_plan_first_failure (const struct ch_plan *plan);
+
+#endif
