@@ -1,0 +1,78 @@
+/* cowherd: the operator's command. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cowherd-build.h"
+#include "error.h"
+#include "log.h"
+
+static void
+usage (FILE *fp)
+{
+  fprintf (fp,
+           "usage: cowherd [--config FILE] [-v] COMMAND [ARGS]\n"
+           "\n"
+           "Keep the qcow2 backing chains of libvirt/Nova domains whole.\n"
+           "\n"
+           "commands:\n"
+           "  inspect [--json] FILE|-      show each disk, its chain, what exists, and the plan\n"
+           "  ensure [--dry-run] FILE|-    rebuild what the chains lack, as the hook does on prepare\n"
+           "\n"
+           "FILE is a libvirt domain XML (virsh dumpxml DOMAIN); - reads stdin.\n"
+           "\n"
+           "options:\n"
+           "  -c, --config FILE   configuration (default %s)\n"
+           "  -v, --verbose       also print log messages on stderr\n"
+           "  -h, --help          this help\n"
+           "  -V, --version       print the version\n"
+           "\n"
+           "See cowherd(8) and cowherd.conf(5).\n", COWHERD_CONFIG_PATH);
+}
+
+int
+main (int argc, char *argv[])
+{
+  static const struct option opts[] = {
+    { "config", required_argument, NULL, 'c' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { 0 }
+  };
+  struct cli cli = { 0 };
+  int c, r;
+
+  /* Options before the command only; the command parses its own. */
+  while ((c = getopt_long (argc, argv, "+c:vhV", opts, NULL)) != -1) {
+    switch (c) {
+    case 'c': cli.config_path = optarg; break;
+    case 'v': cli.verbose = true; break;
+    case 'h': usage (stdout); return 0;
+    case 'V': printf ("cowherd %s\n", COWHERD_VERSION); return 0;
+    default: usage (stderr); return 2;
+    }
+  }
+  if (optind >= argc) {
+    usage (stderr);
+    return 2;
+  }
+  argc -= optind;
+  argv += optind;
+  optind = 0;                  /* restart getopt for the subcommand */
+
+  if (strcmp (argv[0], "inspect") == 0)
+    r = cmd_inspect (&cli, argc, argv);
+  else if (strcmp (argv[0], "ensure") == 0)
+    r = cmd_ensure (&cli, argc, argv);
+  else {
+    fprintf (stderr, "cowherd: unknown command '%s'; see cowherd --help\n", argv[0]);
+    return 2;
+  }
+  if (r == -1)
+    fprintf (stderr, "cowherd: %s\n", ch_last_error ());
+  ch_log_close ();
+  ch_config_free (&cli.cfg);
+  return r < 0 ? 1 : r;
+}
