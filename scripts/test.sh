@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: the normal build (unit, valgrind,
+# hostile input, real libvirtd), an ASan+UBSan build of the same, and a short
+# libFuzzer run of every fuzz target.  Run as root on Debian 12.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+
+./scripts/setup.sh
+
+echo "=== sanitizers: ASan + UBSan build"
+cmake -S . -B build-asan -DCMAKE_INSTALL_PREFIX=/usr -DCOWHERD_WERROR=ON \
+      -DCOWHERD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$(nproc)"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest --output-on-failure -LE valgrind)
+
+echo "=== fuzz: ${FUZZ_SECONDS} s per target"
+CC=clang cmake -S . -B build-fuzz -DCOWHERD_FUZZ=ON -DBUILD_TESTING=OFF \
+      -DCOWHERD_WERROR=ON >/dev/null
+cmake --build build-fuzz -j"$(nproc)"
+for t in fuzz-domain-plan:domain fuzz-qcow2-header:qcow2; do
+  target=${t%%:*} corpus=fuzz/corpus/${t##*:}
+  work=$(mktemp -d)
+  cp -r "$corpus/." "$work/"
+  ./build-fuzz/fuzz/"$target" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=1024 \
+      -artifact_prefix=build-fuzz/ "$work" 2>&1 | tail -n 2
+  rm -rf "$work"
+done
+
+echo "=== tests: normal build (unit, valgrind, hostile input, libvirtd)"
+cd build
+ctest --output-on-failure
