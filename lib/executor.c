@@ -258,13 +258,16 @@ run_action (const struct ctx *c, const struct ch_action *a)
   ch_unlock (lock_fd);
   if (r < 0)
     return -1;
+  if (waited >= 1)
+    ch_log (LOG_INFO, "domain %s: disk %s: waited %.0f ms for the lock on %s",
+            c->opts->domain, a->disk, waited, a->name);
   if (made)
-    ch_log (LOG_INFO, "domain %s: disk %s: %s %s: done in %.1f ms (lock wait %.1f ms)",
+    ch_log (LOG_INFO, "domain %s: disk %s: %s %s: done in %.0f ms",
             c->opts->domain, a->disk, ch_action_kind_name (a->kind), a->path,
-            ch_now_ms () - t0, waited);
+            ch_now_ms () - t0);
   else
-    ch_log (LOG_INFO, "domain %s: disk %s: %s %s: already present after waiting %.1f ms",
-            c->opts->domain, a->disk, ch_action_kind_name (a->kind), a->path, waited);
+    ch_log (LOG_INFO, "domain %s: disk %s: %s %s: already present",
+            c->opts->domain, a->disk, ch_action_kind_name (a->kind), a->path);
   return 0;
 }
 

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The hook's contract per libvirt op, run directly (no libvirtd) and under
+# valgrind: prepare rebuilds, started marks, stopped/release/unknown return
+# at once, stdout always stays empty, and a broken chain is one stderr line.
+set -euo pipefail
+source "$(dirname "$0")/functions.sh"
+private_ns "$@"
+requires qemu-img valgrind mkfs.vfat mkswap
+requires_built COWHERD_HOOK
+
+mktempdir tmp
+_lv_mounted=()
+mkdir -p "$tmp/etc" "$tmp/nova/instances/_base"
+_lv_bind "$tmp/etc" /etc/cowherd
+_lv_bind "$tmp/nova" /var/lib/nova
+cleanup_fn umount /etc/cowherd
+cleanup_fn umount /var/lib/nova
+write_cowherd_conf 10
+
+IMAGE=$(new_uuid)
+SHA=$(image_sha1 "$IMAGE")
+make_original "$NOVA_BASE/$SHA" 32
+make_instance vm-ops "$(new_uuid)" "$IMAGE" 64 root eph swap >"$tmp/dom.xml"
+
+VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
+    --show-leak-kinds=definite,indirect)
+
+# hook OP SUBOP: run the hook under valgrind; $rc, $tmp/out, $tmp/err.
+hook() {
+    rc=0
+    "${VG[@]}" "$COWHERD_HOOK" vm-ops "$1" "$2" - <"$tmp/dom.xml" >"$tmp/out" 2>"$tmp/err" || rc=$?
+    [ "$rc" != 99 ] || { cat "$tmp/err"; die "$1: valgrind found errors"; }
+    [ ! -s "$tmp/out" ] || die "$1: hook wrote to stdout"
+}
+
+# Ops that must do nothing at all: no file appears.
+for op in "stopped end" "release end -" "start begin" "migrate begin" "bogus op"; do
+    # shellcheck disable=SC2086
+    hook $op
+    [ "$rc" = 0 ] || die "$op: exit $rc"
+    [ ! -s "$tmp/err" ] || die "$op: wrote to stderr"
+    [ ! -e "$NOVA_BASE/${SHA}_1" ] || die "$op created a base"
+done
+
+# started on an incomplete chain: marks what exists, never fails.
+touch -d '2 days ago' "$NOVA_BASE/$SHA"
+hook started begin
+[ "$rc" = 0 ] || die "started: exit $rc"
+[ ! -e "$NOVA_BASE/${SHA}_1" ] || die "started created a base"
+
+# prepare rebuilds all three, then marks.
+hook prepare begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "prepare: exit $rc"; }
+assert_base_files "$SHA" "${SHA}_1" ephemeral_1_0706d66 swap_64
+[ "$(fs_type "$NOVA_BASE/ephemeral_1_0706d66")" = vfat ] || die "ephemeral not vfat"
+[ "$(fs_type "$NOVA_BASE/swap_64")" = swap ] || die "swap base not swap"
+assert_logged vm-ops vda copy-extend "$NOVA_BASE/${SHA}_1"
+# The original it was copied from is marked in use (mtime refreshed).
+age=$(( $(date +%s) - $(stat -c %Y "$NOVA_BASE/$SHA") ))
+[ "$age" -lt 3600 ] || die "original not marked in use (age $age s)"
+
+# started on a whole chain refreshes the bases' mtime.
+touch -d '2 days ago' "$NOVA_BASE/${SHA}_1" "$NOVA_BASE/swap_64"
+hook started begin
+[ "$rc" = 0 ] || die "started: exit $rc"
+for b in "${SHA}_1" swap_64; do
+    age=$(( $(date +%s) - $(stat -c %Y "$NOVA_BASE/$b") ))
+    [ "$age" -lt 3600 ] || die "$b not marked in use by started"
+done
+
+# restore behaves as prepare and prints no XML.
+rm "$NOVA_BASE/swap_64"
+hook restore begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "restore: exit $rc"; }
+[ -f "$NOVA_BASE/swap_64" ] || die "restore did not rebuild swap_64"
+
+# A chain that cannot be made whole: one line naming domain, disk, file, why.
+rm "$NOVA_BASE/$SHA" "$NOVA_BASE/${SHA}_1"
+hook prepare begin
+[ "$rc" = 1 ] || die "prepare with the original missing: exit $rc"
+[ "$(wc -l <"$tmp/err")" = 1 ] || { cat "$tmp/err"; die "want one stderr line"; }
+grep -q "domain vm-ops: disk vda: $NOVA_BASE/$SHA: original image missing" "$tmp/err" ||
+    die "unclear error: $(cat "$tmp/err")"
+note "$(cat "$tmp/err")"
+# ... and started still never fails.
+hook started begin
+[ "$rc" = 0 ] || die "started failed on a broken chain"
+
+# A broken configuration refuses prepare with the config's message.
+echo "[nova]" >/etc/cowherd/cowherd.conf
+echo "instances_path = relative" >>/etc/cowherd/cowherd.conf
+hook prepare begin
+[ "$rc" = 1 ] || die "bad config: exit $rc"
+grep -q "cowherd.conf.*absolute" "$tmp/err" || die "bad config: $(cat "$tmp/err")"
+note "hook ops behave"
