@@ -1,1 +1,327 @@
-/* placeholder */
+#include "qcow2.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "error.h"
+
+/* Fixed header layout (docs/interop/qcow2.txt), big-endian. */
+#define HDR_VERSION          4
+#define HDR_BACKING_OFFSET   8
+#define HDR_BACKING_SIZE    16
+#define HDR_CLUSTER_BITS    20
+#define HDR_SIZE            24
+#define HDR_INCOMPAT        72
+#define HDR_HEADER_LENGTH  100
+#define HDR_V2_LENGTH       72
+#define HDR_V3_MIN_LENGTH  104
+
+#define MIN_CLUSTER_BITS     9
+#define MAX_CLUSTER_BITS    21
+
+#define EXT_END              0x00000000U
+#define EXT_BACKING_FORMAT   0xe2792acaU
+#define EXT_DATA_FILE        0x44415441U
+#define EXT_HEADER_LEN       8
+
+#define INCOMPAT_DATA_FILE   (UINT64_C (1) << 2)
+
+static uint32_t
+be32 (const uint8_t *p)
+{
+  return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 |
+         (uint32_t) p[2] << 8 | (uint32_t) p[3];
+}
+
+static uint64_t
+be64 (const uint8_t *p)
+{
+  return (uint64_t) be32 (p) << 32 | be32 (p + 4);
+}
+
+bool
+ch_qcow2_is_qcow2 (const uint8_t *buf, size_t len)
+{
+  return len >= 4 && be32 (buf) == CH_QCOW2_MAGIC;
+}
+
+/* Report that [OFF, OFF+N) is not within the LEN bytes we have.  A buffer
+ * shorter than the read limit means the file itself ended there. */
+static void
+outside_read (const char *what, uint64_t off, uint64_t n, size_t len)
+{
+  if (len < CH_QCOW2_HEADER_READ_MAX)
+    ch_error ("truncated qcow2 header: %s at offset %" PRIu64
+              " (%" PRIu64 " bytes) is beyond the end of the file "
+              "(%zu bytes)", what, off, n, len);
+  else
+    ch_error ("qcow2 %s at offset %" PRIu64 " (%" PRIu64 " bytes) is beyond "
+              "the first %d bytes that cowherd reads",
+              what, off, n, CH_QCOW2_HEADER_READ_MAX);
+}
+
+static bool
+in_buf (uint64_t off, uint64_t n, size_t len)
+{
+  return off <= len && n <= len - off;
+}
+
+/* Copy a name of N bytes at BUF+OFF (already bounds-checked) into DST of
+ * size > N, refusing a NUL inside: QEMU would silently cut the name there,
+ * so cowherd and QEMU could disagree about which file it means. */
+static int
+copy_name (const char *what, const uint8_t *buf, uint64_t off, size_t n,
+           char *dst)
+{
+  if (memchr (buf + off, '\0', n) != NULL) {
+    ch_error ("qcow2 %s contains a NUL byte", what);
+    return -1;
+  }
+  memcpy (dst, buf + off, n);
+  dst[n] = '\0';
+  return 0;
+}
+
+/* Check the fixed part of the header and fill version, cluster_bits,
+ * virtual_size, incompatible_features; *HDR_LEN gets the header length. */
+static int
+parse_fixed (const uint8_t *buf, size_t len, struct ch_qcow2_info *out,
+             uint64_t *hdr_len)
+{
+  uint64_t cluster_size;
+
+  if (len < 8) {
+    if (len >= 4 && !ch_qcow2_is_qcow2 (buf, len))
+      goto bad_magic;
+    ch_error ("truncated qcow2 header (%zu bytes)", len);
+    return -1;
+  }
+  if (!ch_qcow2_is_qcow2 (buf, len))
+    goto bad_magic;
+  out->version = be32 (buf + HDR_VERSION);
+  if (out->version != 2 && out->version != 3) {
+    ch_error ("unsupported qcow2 version %" PRIu32, out->version);
+    return -1;
+  }
+  *hdr_len = out->version == 2 ? HDR_V2_LENGTH : HDR_V3_MIN_LENGTH;
+  if (len < *hdr_len) {
+    ch_error ("truncated qcow2 header (%zu bytes)", len);
+    return -1;
+  }
+
+  out->cluster_bits = be32 (buf + HDR_CLUSTER_BITS);
+  if (out->cluster_bits < MIN_CLUSTER_BITS ||
+      out->cluster_bits > MAX_CLUSTER_BITS) {
+    ch_error ("qcow2 cluster_bits %" PRIu32 " out of range (%d..%d)",
+              out->cluster_bits, MIN_CLUSTER_BITS, MAX_CLUSTER_BITS);
+    return -1;
+  }
+  cluster_size = UINT64_C (1) << out->cluster_bits;
+
+  /* Sizes are handled as off_t / int64 everywhere downstream. */
+  out->virtual_size = be64 (buf + HDR_SIZE);
+  if (out->virtual_size > (uint64_t) INT64_MAX) {
+    ch_error ("qcow2 virtual size %" PRIu64 " too large", out->virtual_size);
+    return -1;
+  }
+
+  if (out->version == 3) {
+    out->incompatible_features = be64 (buf + HDR_INCOMPAT);
+    *hdr_len = be32 (buf + HDR_HEADER_LENGTH);
+    if (*hdr_len < HDR_V3_MIN_LENGTH) {
+      ch_error ("qcow2 header_length %" PRIu64 " too short", *hdr_len);
+      return -1;
+    }
+  }
+  if (*hdr_len > cluster_size) {
+    ch_error ("qcow2 header_length %" PRIu64 " exceeds the cluster size",
+              *hdr_len);
+    return -1;
+  }
+  /* The data file bit alone makes QEMU require an external data file. */
+  if (out->incompatible_features & INCOMPAT_DATA_FILE)
+    out->has_data_file = true;
+  return 0;
+
+ bad_magic:
+  ch_error ("not a qcow2 image (bad magic)");
+  return -1;
+}
+
+/* Handle one extension whose data (N bytes at OFF) lies inside BUF. */
+static int
+parse_extension (uint32_t type, const uint8_t *buf, uint64_t off, uint32_t n,
+                 struct ch_qcow2_info *out)
+{
+  switch (type) {
+  case EXT_BACKING_FORMAT:
+    if (n > CH_BACKING_FMT_MAX) {
+      ch_error ("qcow2 backing format name too long (%" PRIu32 " bytes)", n);
+      return -1;
+    }
+    if (copy_name ("backing format name", buf, off, n, out->backing_fmt) == -1)
+      return -1;
+    /* QEMU treats an empty name as no format given. */
+    out->has_backing_fmt = n > 0;
+    return 0;
+  case EXT_DATA_FILE:
+    out->has_data_file = true;
+    return 0;
+  default:
+    return 0;                         /* features table, bitmaps, ...: skip */
+  }
+}
+
+/* Walk the header extensions from START up to END (the backing name's
+ * offset, else the end of the first cluster), as QEMU does. */
+static int
+parse_extensions (const uint8_t *buf, size_t len, uint64_t start,
+                  uint64_t end, struct ch_qcow2_info *out)
+{
+  uint64_t off = start;
+
+  while (off < end) {
+    uint32_t type, n;
+
+    if (EXT_HEADER_LEN > end - off) {
+      ch_error ("qcow2 header extension at offset %" PRIu64 " overruns the "
+                "header area", off);
+      return -1;
+    }
+    if (!in_buf (off, EXT_HEADER_LEN, len)) {
+      outside_read ("header extension", off, EXT_HEADER_LEN, len);
+      return -1;
+    }
+    type = be32 (buf + off);
+    n = be32 (buf + off + 4);
+    off += EXT_HEADER_LEN;
+    if (n > end - off) {
+      ch_error ("qcow2 header extension 0x%08" PRIx32 " at offset %" PRIu64
+                " too large (%" PRIu32 " bytes)", type, off - EXT_HEADER_LEN,
+                n);
+      return -1;
+    }
+    if (type == EXT_END)
+      return 0;
+    if (!in_buf (off, n, len)) {
+      outside_read ("header extension", off, n, len);
+      return -1;
+    }
+    if (parse_extension (type, buf, off, n, out) == -1)
+      return -1;
+    /* n <= end - off <= 2 MiB: no overflow. */
+    off += ((uint64_t) n + 7) & ~UINT64_C (7);
+  }
+  return 0;
+}
+
+static int
+parse_backing_name (const uint8_t *buf, size_t len, uint64_t off, uint32_t n,
+                    uint64_t cluster_size, struct ch_qcow2_info *out)
+{
+  if (off == 0 || n == 0)
+    return 0;                         /* no backing file */
+  if (n > CH_BACKING_NAME_MAX) {
+    ch_error ("backing file name too long (%" PRIu32 " bytes)", n);
+    return -1;
+  }
+  if (n > cluster_size - off) {       /* off <= cluster_size checked */
+    ch_error ("qcow2 backing file name at offset %" PRIu64 " (%" PRIu32
+              " bytes) is outside the first cluster", off, n);
+    return -1;
+  }
+  if (!in_buf (off, n, len)) {
+    outside_read ("backing file name", off, n, len);
+    return -1;
+  }
+  if (copy_name ("backing file name", buf, off, n, out->backing) == -1)
+    return -1;
+  out->has_backing = true;
+  return 0;
+}
+
+int
+ch_qcow2_parse (const uint8_t *buf, size_t len, struct ch_qcow2_info *out)
+{
+  uint64_t hdr_len, cluster_size, backing_off, ext_end;
+  uint32_t backing_size;
+
+  memset (out, 0, sizeof *out);
+  if (parse_fixed (buf, len, out, &hdr_len) == -1)
+    goto fail;
+  cluster_size = UINT64_C (1) << out->cluster_bits;
+
+  backing_off = be64 (buf + HDR_BACKING_OFFSET);
+  backing_size = be32 (buf + HDR_BACKING_SIZE);
+  if (backing_off > cluster_size) {
+    ch_error ("qcow2 backing file offset %" PRIu64 " is outside the first "
+              "cluster", backing_off);
+    goto fail;
+  }
+
+  ext_end = backing_off != 0 ? backing_off : cluster_size;
+  if (parse_extensions (buf, len, hdr_len, ext_end, out) == -1 ||
+      parse_backing_name (buf, len, backing_off, backing_size,
+                          cluster_size, out) == -1)
+    goto fail;
+  return 0;
+
+ fail:
+  memset (out, 0, sizeof *out);
+  return -1;
+}
+
+/* pread up to COUNT bytes at 0; fewer only at end of file. */
+static ssize_t
+pread_full (int fd, uint8_t *buf, size_t count)
+{
+  size_t got = 0;
+
+  while (got < count) {
+    ssize_t r = pread (fd, buf + got, count - got, (off_t) got);
+
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      ch_error ("read image header: %m");
+      return -1;
+    }
+    if (r == 0)
+      break;
+    got += (size_t) r;
+  }
+  return (ssize_t) got;
+}
+
+int
+ch_qcow2_read (int fd, struct ch_qcow2_info *out)
+{
+  CLEANUP_FREE uint8_t *buf = malloc (CH_QCOW2_HEADER_READ_MAX);
+  ssize_t n;
+
+  if (buf == NULL) {
+    ch_error ("malloc: %m");
+    return -1;
+  }
+  n = pread_full (fd, buf, CH_QCOW2_HEADER_READ_MAX);
+  if (n == -1)
+    return -1;
+  return ch_qcow2_parse (buf, (size_t) n, out);
+}
+
+int
+ch_probe_format (int fd, enum ch_fmt *fmt)
+{
+  uint8_t buf[4];
+  ssize_t n;
+
+  n = pread_full (fd, buf, sizeof buf);
+  if (n == -1)
+    return -1;
+  *fmt = ch_qcow2_is_qcow2 (buf, (size_t) n) ? CH_FMT_QCOW2 : CH_FMT_RAW;
+  return 0;
+}
