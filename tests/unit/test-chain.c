@@ -1,7 +1,6 @@
 /* Unit tests for lib/chain.c: chains of real and hand-made images. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,10 +16,9 @@
 #include "chain.h"
 #include "error.h"
 #include "qcow2.h"
+#include "testutil.h"
 
-#define QEMU_IMG "/usr/bin/qemu-img"
 
-static char tmpdir[64];
 static struct ch_chain chain;
 static int first_free_fd;
 
@@ -35,74 +32,6 @@ free_fd (void)
   if (fd >= 0)
     close (fd);
   return fd;
-}
-
-static void
-put32 (uint8_t *p, uint32_t v)
-{
-  p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
-}
-
-static void
-put64 (uint8_t *p, uint64_t v)
-{
-  put32 (p, v >> 32);
-  put32 (p + 4, (uint32_t) v);
-}
-
-static void
-assert_error_contains (const char *frag)
-{
-  if (strstr (ch_last_error (), frag) == NULL)
-    fail_msg ("error \"%s\" does not contain \"%s\"", ch_last_error (), frag);
-}
-
-/* NAME inside tmpdir; from a small ring of buffers, never freed. */
-static const char *
-tpath (const char *name)
-{
-  static char ring[8][256];
-  static size_t next;
-  char *p = ring[next++ % 8];
-
-  assert_true ((size_t) snprintf (p, sizeof ring[0], "%s/%s", tmpdir, name)
-               < sizeof ring[0]);
-  return p;
-}
-
-/* Run qemu-img with the NULL-terminated arguments; stdout is dropped.
- * fork+exec: lib/spawn.h shadows <spawn.h> on the include path. */
-static void
-qemu_img (const char *arg, ...)
-{
-  const char *argv[32];
-  size_t n = 0;
-  va_list ap;
-  pid_t pid;
-  int status;
-
-  argv[n++] = QEMU_IMG;
-  va_start (ap, arg);
-  for (const char *a = arg; a != NULL; a = va_arg (ap, const char *)) {
-    assert_true (n < 31);
-    argv[n++] = a;
-  }
-  va_end (ap);
-  argv[n] = NULL;
-
-  pid = fork ();
-  assert_true (pid >= 0);
-  if (pid == 0) {
-    int null = open ("/dev/null", O_WRONLY);
-
-    if (null >= 0)
-      dup2 (null, 1);
-    execv (QEMU_IMG, (char *const *) argv);
-    _exit (127);
-  }
-  assert_int_equal (waitpid (pid, &status, 0), pid);
-  assert_true (WIFEXITED (status));
-  assert_int_equal (WEXITSTATUS (status), 0);
 }
 
 /* qcow2 NAME (size SIZE) whose backing file is BACKING (-u: need not
@@ -167,18 +96,10 @@ probe (const char *name, enum ch_fmt fmt)
 }
 
 static int
-rm_one (const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st; (void) flag; (void) ftw;
-  return remove (p);
-}
-
-static int
 setup (void **state)
 {
   (void) state;
-  strcpy (tmpdir, "/tmp/test-chain.XXXXXX");
-  if (mkdtemp (tmpdir) == NULL)
+  if (tu_tmpdir_make ("test-chain") < 0)
     return -1;
   memset (&chain, 0, sizeof chain);
   ch_error_clear ();
@@ -195,7 +116,7 @@ teardown (void **state)
     fprintf (stderr, "file descriptor leaked\n");
     return -1;
   }
-  return nftw (tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  return tu_tmpdir_remove ();
 }
 
 static void

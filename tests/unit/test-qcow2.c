@@ -2,7 +2,6 @@
  * malformed headers. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,79 +18,10 @@
 #include "cleanup.h"
 #include "error.h"
 #include "qcow2.h"
+#include "testutil.h"
 
-#define QEMU_IMG "/usr/bin/qemu-img"
 #define BUFSZ (128 * 1024)
 
-static char tmpdir[64];
-
-static void
-put32 (uint8_t *p, uint32_t v)
-{
-  p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
-}
-
-static void
-put64 (uint8_t *p, uint64_t v)
-{
-  put32 (p, v >> 32);
-  put32 (p + 4, (uint32_t) v);
-}
-
-static void
-assert_error_contains (const char *frag)
-{
-  if (strstr (ch_last_error (), frag) == NULL)
-    fail_msg ("error \"%s\" does not contain \"%s\"", ch_last_error (), frag);
-}
-
-/* Run qemu-img with the NULL-terminated arguments; stdout is dropped. */
-static void
-qemu_img (const char *arg, ...)
-{
-  const char *argv[32];
-  size_t n = 0;
-  va_list ap;
-  pid_t pid;
-  int status;
-
-  argv[n++] = QEMU_IMG;
-  va_start (ap, arg);
-  for (const char *a = arg; a != NULL; a = va_arg (ap, const char *)) {
-    assert_true (n < 31);
-    argv[n++] = a;
-  }
-  va_end (ap);
-  argv[n] = NULL;
-
-  /* fork+exec: lib/spawn.h shadows <spawn.h> on the include path. */
-  pid = fork ();
-  assert_true (pid >= 0);
-  if (pid == 0) {
-    int null = open ("/dev/null", O_WRONLY);
-
-    if (null >= 0)
-      dup2 (null, 1);
-    execv (QEMU_IMG, (char *const *) argv);
-    _exit (127);
-  }
-  assert_int_equal (waitpid (pid, &status, 0), pid);
-  assert_true (WIFEXITED (status));
-  assert_int_equal (WEXITSTATUS (status), 0);
-}
-
-/* NAME inside tmpdir; from a small ring of buffers, never freed. */
-static const char *
-tpath (const char *name)
-{
-  static char ring[8][256];
-  static size_t next;
-  char *p = ring[next++ % 8];
-
-  assert_true ((size_t) snprintf (p, sizeof ring[0], "%s/%s", tmpdir, name)
-               < sizeof ring[0]);
-  return p;
-}
 
 static uint32_t
 get32 (const uint8_t *p)
@@ -148,18 +77,10 @@ write_file (const char *name, const uint8_t *buf, size_t len)
 }
 
 static int
-rm_one (const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st; (void) flag; (void) ftw;
-  return remove (p);
-}
-
-static int
 setup (void **state)
 {
   (void) state;
-  strcpy (tmpdir, "/tmp/test-qcow2.XXXXXX");
-  if (mkdtemp (tmpdir) == NULL)
+  if (tu_tmpdir_make ("test-qcow2") < 0)
     return -1;
   ch_error_clear ();
   return 0;
@@ -169,7 +90,7 @@ static int
 teardown (void **state)
 {
   (void) state;
-  return nftw (tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  return tu_tmpdir_remove ();
 }
 
 /* Hand-made headers. */
