@@ -74,8 +74,10 @@ run (const char *name, const char *op, enum hook_kind kind)
     r = report (name, ch_last_error ());
   else {
     r = 0;
-    if (plan.n)
-      ch_log (LOG_INFO, "domain %s: %s: %zu actions in %.1f ms", name, op, plan.n,
+    /* Marking alone is routine: log only when something was rebuilt, so a
+     * VM start costs no syslog traffic. */
+    if (plan.n && plan.v[0].kind != CH_ACT_MARK_IN_USE)
+      ch_log (LOG_INFO, "domain %s: %s: chains whole after %.0f ms", name, op,
               ch_now_ms () - t0);
   }
   ch_plan_clear (&plan);

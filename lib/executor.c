@@ -276,7 +276,6 @@ ch_execute (const struct ch_plan *plan, const struct ch_config *cfg,
             const struct ch_exec_opts *opts)
 {
   struct ctx c = { .cfg = cfg, .opts = opts, .base_fd = -1 };
-  size_t marked = 0;
   int r = 0;
 
   if (plan->failed) {
@@ -293,11 +292,7 @@ ch_execute (const struct ch_plan *plan, const struct ch_config *cfg,
     r = run_action (&c, a);
     if (r < 0)
       ch_error_prefix ("disk %s: %s", a->disk, a->path);
-    else if (a->kind == CH_ACT_MARK_IN_USE)
-      marked++;
   }
-  if (r == 0 && marked)
-    ch_log (LOG_DEBUG, "domain %s: marked %zu cache entries in use", opts->domain, marked);
   close (c.base_fd);
   return r;
 }

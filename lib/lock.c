@@ -25,11 +25,15 @@ open_lock_file (const struct ch_config *cfg, const char *name, char *path, size_
     ch_error ("lock path too long for %.100s", name);
     return -1;
   }
-  if (mkdir (cfg->lock_dir, 0755) < 0 && errno != EEXIST) {
-    ch_error ("mkdir %s: %m", cfg->lock_dir);
-    return -1;
-  }
   fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0 && errno == ENOENT) {
+    /* First lock on this host: Nova would create the directory too. */
+    if (mkdir (cfg->lock_dir, 0755) < 0 && errno != EEXIST) {
+      ch_error ("mkdir %s: %m", cfg->lock_dir);
+      return -1;
+    }
+    fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+  }
   if (fd < 0)
     ch_error ("open %s: %m", path);
   return fd;
