@@ -244,7 +244,7 @@ mark_in_use (const struct ctx *c, const struct ch_action *a)
 static int
 run_action (const struct ctx *c, const struct ch_action *a)
 {
-  double t0 = ch_now_ms (), waited = 0;
+  double t0, waited = 0;
   fill_fn fill = filler (a->kind);
   bool made;
   int lock_fd, r;
@@ -254,6 +254,7 @@ run_action (const struct ctx *c, const struct ch_action *a)
 
   if ((lock_fd = ch_lock_entry (c->cfg, a->name, &waited)) < 0)
     return -1;
+  t0 = ch_now_ms ();             /* the lock wait is logged on its own */
   r = create_entry (c, a, fill, &made);
   ch_unlock (lock_fd);
   if (r < 0)
