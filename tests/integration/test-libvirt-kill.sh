@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The hook is SIGKILLed while it builds a resized base: no file appears
+# under the final name, and the next `virsh start` cleans the stale temp
+# up (under the lock) and builds the base correctly.
+set -euo pipefail
+source "$(dirname "$0")/functions.sh"
+private_ns "$@"
+requires qemu-img du sha1sum "$PYTHON"
+requires_built KILLWHEN
+
+mktempdir tmp
+lvhost_up "$tmp/host"
+
+image=$(new_uuid)
+sha=$(image_sha1 "$image")
+orig=$NOVA_BASE/$sha
+resized=$NOVA_BASE/${sha}_1
+# Big and fully written, so the copy is still running when the kill lands.
+make_original_full "$orig" 512
+make_instance vm1 "$(new_uuid)" "$image" 64 root >"$tmp/vm1.xml"
+
+# The hook as libvirt runs it for prepare, killed when its temp appears.
+rc=0
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C \
+    "$KILLWHEN" "$NOVA_BASE" "$COWHERD_TMP_SUFFIX" -- \
+    "$COWHERD_HOOK" vm1 prepare begin - <"$tmp/vm1.xml" || rc=$?
+[ "$rc" = 0 ] || die "the hook was not killed while building (killwhen exit $rc)"
+[ ! -e "$resized" ] || die "$resized exists after the hook was killed mid-build"
+note "_base after the kill: $(ls -A "$NOVA_BASE" | tr '\n' ' ')"
+
+virsh -q define "$tmp/vm1.xml" >/dev/null
+virsh -q start vm1 || { show_log; die "virsh start vm1 failed after the kill"; }
+assert_running vm1
+
+show_log
+assert_resized_base "$orig" "$resized" 1
+assert_logged vm1 vda copy-extend "$resized"
+assert_base_files "$sha" "${sha}_1"
