@@ -31,5 +31,9 @@ fi
 # A freshly installed libvirt-daemon-system may have started the host's own
 # libvirtd; the tests and the demo run private ones and do not need it.
 
+echo "setup: building into build/"
 cmake -S . -B build -DCMAKE_INSTALL_PREFIX=/usr -DCOWHERD_WERROR=ON >/dev/null
-cmake --build build -j"$(nproc)"
+if ! cmake --build build -j"$(nproc)" >build.log 2>&1; then
+  cat build.log >&2
+  exit 1
+fi
