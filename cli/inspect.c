@@ -25,6 +25,13 @@ entry_kind (const char *path, const char *base_dir)
   return ch_base_kind_name (bn.kind);
 }
 
+/* A symlink whose target is missing: there is nothing to read there. */
+static bool
+dangling (const struct ch_link *l)
+{
+  return l->is_symlink && !l->is_regular && !l->is_block;
+}
+
 static void
 human_size (uint64_t b, char *buf, size_t len)
 {
@@ -73,8 +80,9 @@ print_text (const struct ch_domain *dom, const struct ch_probe *pr, const struct
       human_size (l->virtual_size, sz, sizeof sz);
       printf ("  %zu %s\n    %s%s, %s", j, l->path, ch_fmt_name (l->fmt),
               l->fmt_probed ? " (probed)" : "",
-              !l->exists ? "MISSING" : l->is_symlink ? "present (symlink)" : "present");
-      if (l->exists)
+              !l->exists ? "MISSING" : dangling (l) ? "MISSING (dangling symlink)"
+              : l->is_symlink ? "present (symlink)" : "present");
+      if (l->exists && !dangling (l))
         printf (", virtual size %s", sz);
       if (kind)
         printf (", cache entry: %s", kind);
@@ -159,9 +167,9 @@ to_json (const struct ch_domain *dom, const struct ch_probe *pr, const struct ch
       json_object_object_add (lj, "path", jstr (l->path));
       json_object_object_add (lj, "format", jstr (ch_fmt_name (l->fmt)));
       json_object_object_add (lj, "format_probed", json_object_new_boolean (l->fmt_probed));
-      json_object_object_add (lj, "exists", json_object_new_boolean (l->exists));
+      json_object_object_add (lj, "exists", json_object_new_boolean (l->exists && !dangling (l)));
       json_object_object_add (lj, "symlink", json_object_new_boolean (l->is_symlink));
-      if (l->exists) {
+      if (l->exists && !dangling (l)) {
         json_object_object_add (lj, "virtual_size", json_object_new_int64 ((int64_t) l->virtual_size));
         json_object_object_add (lj, "allocated", json_object_new_int64 ((int64_t) l->allocated));
       }

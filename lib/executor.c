@@ -11,38 +11,49 @@
 #include "cleanup.h"
 #include "copy.h"
 #include "error.h"
+#include "fsutil.h"
 #include "lock.h"
 #include "log.h"
-#include "pathutil.h"
 #include "runcmd.h"
 
 struct ctx {
   const struct ch_config *cfg;
   const struct ch_exec_opts *opts;
   int base_fd;
+  int tmp_fd;               /* CH_TEMP_DIR, opened on first need */
 };
 
+/* The private directory where entries are built.  _base belongs to nova;
+ * this directory is root's alone, so no one can swap a file cowherd is
+ * writing for a symlink.  It is reached by fd only. */
 static int
-open_base_dir (const struct ch_config *cfg)
+temp_dir (struct ctx *c)
 {
-  int fd = open (cfg->base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
 
-  if (fd < 0 && errno == ENOENT) {
-    /* Nova creates _base on first use; so may we (ephemeral, swap). */
-    if (mkdir (cfg->base_dir, 0755) < 0 && errno != EEXIST) {
-      ch_error ("mkdir %s: %m", cfg->base_dir);
-      return -1;
-    }
-    fd = open (cfg->base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (c->tmp_fd >= 0)
+    return c->tmp_fd;
+  if (mkdirat (c->base_fd, CH_TEMP_DIR, 0700) < 0 && errno != EEXIST) {
+    ch_error ("mkdir %s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR);
+    return -1;
   }
-  if (fd < 0)
-    ch_error ("%s: %m", cfg->base_dir);
-  return fd;
+  c->tmp_fd = openat (c->base_fd, CH_TEMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (c->tmp_fd < 0) {
+    ch_error ("%s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR);
+    return -1;
+  }
+  if (fstat (c->tmp_fd, &st) < 0 || st.st_uid != geteuid () || (st.st_mode & 077) != 0) {
+    ch_error ("%s/%s: not a private directory of this user; refusing to build in it",
+              c->cfg->base_dir, CH_TEMP_DIR);
+    return -1;
+  }
+  return c->tmp_fd;
 }
 
-/* 1 if NAME exists as a regular file, 0 if absent, -1 otherwise. */
+/* 1 if NAME exists as a regular file (its size in *SIZE), 0 if absent, -1
+ * otherwise. */
 static int
-entry_present (const struct ctx *c, const char *name)
+entry_present (const struct ctx *c, const char *name, uint64_t *size)
 {
   struct stat st;
 
@@ -56,16 +67,43 @@ entry_present (const struct ctx *c, const char *name)
     ch_error ("%s/%s: exists but is not a regular file", c->cfg->base_dir, name);
     return -1;
   }
+  *size = (uint64_t) st.st_size;
   return 1;
 }
 
-/* What a creation needs between making its temp file and publishing it. */
-typedef int (*fill_fn) (const struct ctx *c, const struct ch_action *a,
-                        int tmp_fd, const char *tmp_path);
+/* Nova builds a legacy <sha1>_<GB> with cp straight to its final name and
+ * without the lock, then extends it: until it has its full size it is
+ * Nova's work in progress, not a base.  Wait for it (bounded). */
+static int
+wait_complete (const struct ctx *c, const struct ch_action *a, uint64_t size)
+{
+  double deadline = ch_now_ms () + c->cfg->lock_timeout * 1e3;
+  int r;
+
+  while (size != a->size) {
+    if (ch_now_ms () >= deadline) {
+      ch_error ("%s is %llu bytes, not %llu, and did not grow for %d s: "
+                "a copy by someone else that did not finish", a->path,
+                (unsigned long long) size, (unsigned long long) a->size,
+                c->cfg->lock_timeout);
+      return -1;
+    }
+    usleep (100000);
+    if ((r = entry_present (c, a->name, &size)) <= 0) {
+      if (r == 0)
+        ch_error ("%s disappeared while being made by someone else", a->path);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* What a creation does between making its temp file and publishing it.
+ * Programs get the file as CH_RUN_FD_PATH, never by a name. */
+typedef int (*fill_fn) (const struct ctx *c, const struct ch_action *a, int tmp_fd);
 
 static int
-fill_copy_extend (const struct ctx *c, const struct ch_action *a, int tmp_fd,
-                  const char *tmp_path)
+fill_copy_extend (const struct ctx *c, const struct ch_action *a, int tmp_fd)
 {
   CLEANUP_CLOSE int src = -1;
   struct stat st;
@@ -92,30 +130,30 @@ fill_copy_extend (const struct ctx *c, const struct ch_action *a, int tmp_fd,
       return -1;
     }
     if (ftruncate (tmp_fd, (off_t) a->size) < 0) {
-      ch_error ("extend %s: %m", tmp_path);
+      ch_error ("extend %s: %m", a->path);
       return -1;
     }
     return 0;
   }
   /* qcow2 original (force_raw_images off): grow it the way Nova does. */
   snprintf (size, sizeof size, "%llu", (unsigned long long) a->size);
-  return ch_run ((char *const[]) { c->cfg->qemu_img, (char *) "resize", (char *) "-f",
-                                   (char *) "qcow2", (char *) tmp_path, size, NULL });
+  return ch_run_fd ((char *const[]) { c->cfg->qemu_img, (char *) "resize", (char *) "-f",
+                                      (char *) "qcow2", (char *) CH_RUN_FD_PATH, size, NULL },
+                    tmp_fd);
 }
 
 static int
-fill_ephemeral (const struct ctx *c, const struct ch_action *a, int tmp_fd,
-                const char *tmp_path)
+fill_ephemeral (const struct ctx *c, const struct ch_action *a, int tmp_fd)
 {
-  /* Nova's disk/api.py mkfs(): -F for ext3/ext4/ntfs, the label with -n
-   * for vfat and -L otherwise. */
+  /* Nova's mkfs: -F for ext3/ext4/ntfs, the label with -n for vfat and -L
+   * otherwise. */
   bool force = !strcmp (a->fs, "ext3") || !strcmp (a->fs, "ext4") || !strcmp (a->fs, "ntfs");
   const char *label_opt = strcmp (a->fs, "vfat") == 0 ? "-n" : "-L";
   char *argv[10];
   size_t i = 0;
 
   if (ftruncate (tmp_fd, (off_t) a->size) < 0) {
-    ch_error ("truncate %s: %m", tmp_path);
+    ch_error ("truncate %s: %m", a->path);
     return -1;
   }
   argv[i++] = c->cfg->mkfs;
@@ -125,35 +163,35 @@ fill_ephemeral (const struct ctx *c, const struct ch_action *a, int tmp_fd,
     argv[i++] = (char *) "-F";
   argv[i++] = (char *) label_opt;
   argv[i++] = (char *) "ephemeral0";
-  argv[i++] = (char *) tmp_path;
+  argv[i++] = (char *) CH_RUN_FD_PATH;
   argv[i] = NULL;
-  return ch_run (argv);
+  return ch_run_fd (argv, tmp_fd);
 }
 
 static int
-fill_swap (const struct ctx *c, const struct ch_action *a, int tmp_fd,
-           const char *tmp_path)
+fill_swap (const struct ctx *c, const struct ch_action *a, int tmp_fd)
 {
   if (ftruncate (tmp_fd, (off_t) a->size) < 0) {
-    ch_error ("truncate %s: %m", tmp_path);
+    ch_error ("truncate %s: %m", a->path);
     return -1;
   }
-  return ch_run ((char *const[]) { c->cfg->mkswap, (char *) tmp_path, NULL });
+  return ch_run_fd ((char *const[]) { c->cfg->mkswap, (char *) CH_RUN_FD_PATH, NULL }, tmp_fd);
 }
 
-/* Publish TMP as NAME without ever replacing an entry someone else made. */
+/* Move the finished entry into _base, never replacing one someone else
+ * made, and make the new name durable. */
 static int
-publish (const struct ctx *c, const char *tmp, const char *name)
+publish (const struct ctx *c, const char *name)
 {
-  if (renameat2 (c->base_fd, tmp, c->base_fd, name, RENAME_NOREPLACE) < 0) {
+  if (renameat2 (c->tmp_fd, name, c->base_fd, name, RENAME_NOREPLACE) < 0) {
     if (errno != EINVAL) {
-      ch_error ("rename %s to %s: %m", tmp, name);
+      ch_error ("rename into %s/%s: %m", c->cfg->base_dir, name);
       return -1;
     }
-    /* The filesystem has no RENAME_NOREPLACE: the lock and the check under
-     * it already exclude Nova. */
-    if (renameat (c->base_fd, tmp, c->base_fd, name) < 0) {
-      ch_error ("rename %s to %s: %m", tmp, name);
+    /* No RENAME_NOREPLACE on this filesystem: the lock and the check
+     * under it stand in for it. */
+    if (renameat (c->tmp_fd, name, c->base_fd, name) < 0) {
+      ch_error ("rename into %s/%s: %m", c->cfg->base_dir, name);
       return -1;
     }
   }
@@ -165,47 +203,45 @@ publish (const struct ctx *c, const char *tmp, const char *name)
 }
 
 static int
-create_entry (const struct ctx *c, const struct ch_action *a, fill_fn fill,
-              bool *made)
+create_entry (struct ctx *c, const struct ch_action *a, fill_fn fill, bool *made)
 {
-  char tmp[CH_PATH_MAX], tmp_path[CH_PATH_MAX];
   CLEANUP_CLOSE int fd = -1;
+  uint64_t size;
   int r;
 
   *made = false;
-  if ((size_t) snprintf (tmp, sizeof tmp, "%s%s", a->name, CH_TEMP_SUFFIX) >= sizeof tmp ||
-      (size_t) snprintf (tmp_path, sizeof tmp_path, "%s/%s", c->cfg->base_dir, tmp) >=
-      sizeof tmp_path) {
-    ch_error ("%s: name too long", a->name);
-    return -1;
-  }
   /* Someone (Nova, another hook) may have made it while we waited. */
-  r = entry_present (c, a->name);
-  if (r != 0)
+  r = entry_present (c, a->name, &size);
+  if (r != 0) {
+    if (r > 0 && a->kind == CH_ACT_COPY_EXTEND && a->fmt == CH_FMT_RAW)
+      return wait_complete (c, a, size);
     return r < 0 ? -1 : 0;
-  /* Under the lock no one else writes this temp name: a leftover is stale. */
-  if (unlinkat (c->base_fd, tmp, 0) < 0 && errno != ENOENT) {
-    ch_error ("remove stale %s: %m", tmp_path);
+  }
+  if (temp_dir (c) < 0)
+    return -1;
+  /* Under the lock no one else builds this name: a leftover is stale. */
+  if (unlinkat (c->tmp_fd, a->name, 0) < 0 && errno != ENOENT) {
+    ch_error ("remove stale %s/%s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR, a->name);
     return -1;
   }
-  fd = openat (c->base_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  fd = openat (c->tmp_fd, a->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) {
-    ch_error ("create %s: %m", tmp_path);
+    ch_error ("create %s/%s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR, a->name);
     return -1;
   }
-  if (fill (c, a, fd, tmp_path) < 0)
+  if (ch_own_like (fd, c->base_fd, a->path) < 0 || fill (c, a, fd) < 0)
     goto undo;
   if (fsync (fd) < 0) {
-    ch_error ("fsync %s: %m", tmp_path);
+    ch_error ("fsync %s: %m", a->path);
     goto undo;
   }
-  if (publish (c, tmp, a->name) < 0)
+  if (publish (c, a->name) < 0)
     goto undo;
   *made = true;
   return 0;
 
  undo:
-  unlinkat (c->base_fd, tmp, 0);
+  unlinkat (c->tmp_fd, a->name, 0);
   return -1;
 }
 
@@ -231,21 +267,27 @@ mark_in_use (const struct ctx *c, const struct ch_action *a)
   if (c->opts->lock_marks &&
       (lock_fd = ch_lock_entry (c->cfg, a->name, NULL)) < 0)
     return -1;
-  /* Nova's GC ages entries by mtime; an entry gone meanwhile is not ours to
-   * complain about when only marking. */
-  if (utimensat (c->base_fd, a->name, NULL, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT) {
-    ch_error ("touch %s: %m", a->path);
-    r = -1;
+  /* Nova's cache manager ages entries by mtime. */
+  if (utimensat (c->base_fd, a->name, NULL, AT_SYMLINK_NOFOLLOW) < 0) {
+    /* Gone since it was planned: on prepare that is fatal (libvirt would
+     * fail to open it with a worse message); when merely marking, not our
+     * business. */
+    if (errno != ENOENT || c->opts->lock_marks) {
+      ch_error (errno == ENOENT ? "%s: removed (by Nova's image cache manager?) while "
+                "the domain was being prepared; start it again"
+                : "touch %s: %m", a->path);
+      r = -1;
+    }
   }
   ch_unlock (lock_fd);
   return r;
 }
 
 static int
-run_action (const struct ctx *c, const struct ch_action *a)
+run_action (struct ctx *c, const struct ch_action *a)
 {
-  double t0, waited = 0;
   fill_fn fill = filler (a->kind);
+  double t0, waited = 0;
   bool made;
   int lock_fd, r;
 
@@ -276,7 +318,7 @@ int
 ch_execute (const struct ch_plan *plan, const struct ch_config *cfg,
             const struct ch_exec_opts *opts)
 {
-  struct ctx c = { .cfg = cfg, .opts = opts, .base_fd = -1 };
+  struct ctx c = { .cfg = cfg, .opts = opts, .base_fd = -1, .tmp_fd = -1 };
   int r = 0;
 
   if (plan->failed) {
@@ -285,7 +327,8 @@ ch_execute (const struct ch_plan *plan, const struct ch_config *cfg,
   }
   if (plan->n == 0)
     return 0;
-  if ((c.base_fd = open_base_dir (cfg)) < 0)
+  /* Nova creates _base on first use; so may we (ephemeral, swap). */
+  if ((c.base_fd = ch_open_dir (cfg->base_dir, true)) < 0)
     return -1;
   for (size_t i = 0; i < plan->n && r == 0; i++) {
     const struct ch_action *a = &plan->v[i];
@@ -294,6 +337,8 @@ ch_execute (const struct ch_plan *plan, const struct ch_config *cfg,
     if (r < 0)
       ch_error_prefix ("disk %s: %s", a->disk, a->path);
   }
+  if (c.tmp_fd >= 0)
+    close (c.tmp_fd);
   close (c.base_fd);
   return r;
 }

@@ -1,6 +1,7 @@
 /* cowherd: carry out a plan.  Every entry is created under Nova's lock for
- * it, written to a temporary name in the cache directory, fsync'd, renamed
- * into place and the directory fsync'd: it appears whole or not at all. */
+ * it, written under a temporary name in a private directory beside the
+ * entries, fsync'd, renamed into place without replacing anything, and the
+ * directory fsync'd: it appears whole or not at all. */
 #ifndef COWHERD_EXECUTOR_H
 #define COWHERD_EXECUTOR_H
 
@@ -9,9 +10,10 @@
 #include "config.h"
 #include "planner.h"
 
-/* Temporary names are "<entry>" CH_TEMP_SUFFIX.  A stale one (its writer
- * died) is removed under the entry's lock before the entry is made again. */
-#define CH_TEMP_SUFFIX ".cowherd-tmp"
+/* Entries are built in this private directory of _base (0700, root's) under
+ * their final name, then renamed into _base.  A leftover (its writer died)
+ * is removed under the entry's lock before the entry is made again. */
+#define CH_TEMP_DIR ".cowherd-tmp"
 
 struct ch_exec_opts {
   const char *domain;       /* for log lines */

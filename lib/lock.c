@@ -12,28 +12,38 @@
 #include "cleanup.h"
 #include "config.h"
 #include "error.h"
+#include "fsutil.h"
 #include "log.h"
 #include "pathutil.h"
 
 static int
 open_lock_file (const struct ch_config *cfg, const char *name, char *path, size_t len)
 {
+  CLEANUP_CLOSE int dir_fd = -1;
+  char leaf[CH_PATH_MAX];
   int fd, n;
 
   n = snprintf (path, len, "%s/%s%s", cfg->lock_dir, cfg->lock_prefix, name);
-  if (n < 0 || (size_t) n >= len) {
+  if (n < 0 || (size_t) n >= len ||
+      (size_t) snprintf (leaf, sizeof leaf, "%s%s", cfg->lock_prefix, name) >= sizeof leaf) {
     ch_error ("lock path too long for %.100s", name);
     return -1;
   }
-  fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
-  if (fd < 0 && errno == ENOENT) {
-    /* First lock on this host: Nova would create the directory too. */
-    if (mkdir (cfg->lock_dir, 0755) < 0 && errno != EEXIST) {
-      ch_error ("mkdir %s: %m", cfg->lock_dir);
+  dir_fd = ch_open_dir (cfg->lock_dir, true);
+  if (dir_fd < 0)
+    return -1;
+  /* oslo.concurrency opens the lock file for writing, so one that root
+   * creates must be handed to the owner of the locks directory. */
+  fd = openat (dir_fd, leaf, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd >= 0) {
+    if (ch_own_like (fd, dir_fd, path) < 0) {
+      close (fd);
       return -1;
     }
-    fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+    return fd;
   }
+  if (errno == EEXIST)
+    fd = openat (dir_fd, leaf, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     ch_error ("open %s: %m", path);
   return fd;

@@ -151,6 +151,12 @@ plan_resized (struct ch_plan *p, const struct ch_world *w, const char *disk,
     return fail (p, disk, src_path,
                  "original image is a symlink or not a regular file; "
                  "cowherd does not copy from it");
+  /* Nova refuses an image whose header names another file; copying one
+   * would hand the guest whatever file that names. */
+  if (src.has_backing)
+    return fail (p, disk, src_path,
+                 "original image names a backing or data file; Nova refuses such "
+                 "images and so does cowherd");
   if (src.fmt != CH_FMT_RAW && src.fmt != CH_FMT_QCOW2)
     return fail (p, disk, src_path, "original image is in a format cowherd does not copy");
   if (l->fmt != CH_FMT_UNKNOWN && !l->fmt_probed && l->fmt != src.fmt)
@@ -170,9 +176,24 @@ plan_resized (struct ch_plan *p, const struct ch_world *w, const char *disk,
 }
 
 /* A backing link that does not exist: decide whether and how to rebuild it. */
+/* Bytes the entry named BN will have; 0 for kinds cowherd does not make. */
+static uint64_t
+entry_size (const struct ch_base_name *bn)
+{
+  switch (bn->kind) {
+  case CH_BASE_RESIZED:
+  case CH_BASE_EPHEMERAL:
+    return bn->size_gb * GiB;
+  case CH_BASE_SWAP:
+    return bn->size_mb * MiB;
+  default:
+    return 0;
+  }
+}
+
 static int
 plan_missing (struct ch_plan *p, const struct ch_world *w, const char *disk,
-              const struct ch_link *l)
+              const struct ch_link *parent, const struct ch_link *l)
 {
   const char *leaf = ch_path_leaf_in (l->path, w->base_dir);
   struct ch_base_name bn;
@@ -194,6 +215,14 @@ plan_missing (struct ch_plan *p, const struct ch_world *w, const char *disk,
   ch_base_classify (leaf, &bn);
   if (planned (p, leaf, true))
     return 0;
+  /* Nova makes a base as large as the disk over it (a disk only grows):
+   * a name claiming more is not Nova's, and would make cowherd write a
+   * file as large as the name says. */
+  if (entry_size (&bn) > parent->virtual_size)
+    return fail (p, disk, l->path,
+                 "its name says %llu bytes but the disk over it is only %llu bytes",
+                 (unsigned long long) entry_size (&bn),
+                 (unsigned long long) parent->virtual_size);
   switch (bn.kind) {
   case CH_BASE_RESIZED:
     return plan_resized (p, w, disk, l, leaf, &bn);
@@ -248,7 +277,8 @@ plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
     const char *leaf = ch_path_leaf_in (l->path, w->base_dir);
 
     if (!l->exists || (l->is_symlink && !l->is_regular && !l->is_block)) {
-      if (mode == CH_PLAN_ENSURE && i > 0 && plan_missing (p, w, d->target, l) < 0)
+      if (mode == CH_PLAN_ENSURE && i > 0 &&
+          plan_missing (p, w, d->target, &c->links[i - 1], l) < 0)
         return -1;
       break;
     }

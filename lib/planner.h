@@ -51,6 +51,7 @@ struct ch_entry {
   bool exists, is_symlink, is_regular;
   enum ch_fmt fmt;          /* by its header */
   uint64_t virtual_size;
+  bool has_backing;         /* qcow2 naming a backing or external data file */
 };
 
 struct ch_world {

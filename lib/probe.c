@@ -9,6 +9,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "fsutil.h"
 #include "pathutil.h"
 #include "qcow2.h"
 
@@ -27,9 +28,8 @@ ch_probe_domain (const struct ch_domain *dom, const struct ch_config *cfg,
     return -1;
   }
   out->n = dom->n_disks;
-  out->base_fd = open (cfg->base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  out->base_fd = ch_open_dir (cfg->base_dir, false);
   if (out->base_fd < 0 && errno != ENOENT) {
-    ch_error ("%s: %m", cfg->base_dir);
     ch_probe_clear (out);
     return -1;
   }
@@ -94,6 +94,7 @@ lookup (void *opaque, const char *leaf, struct ch_entry *e)
       return -1;
     }
     e->virtual_size = qi.virtual_size;
+    e->has_backing = qi.has_backing || qi.has_data_file;
   }
   else
     e->virtual_size = (uint64_t) st.st_size;

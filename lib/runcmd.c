@@ -29,11 +29,17 @@ last_line (char *buf, size_t len)
 int
 ch_run (char *const argv[])
 {
+  return ch_run_fd (argv, -1);
+}
+
+int
+ch_run_fd (char *const argv[], int fd)
+{
   static char *const envp[] = {
     (char *) "LC_ALL=C", (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL
   };
   posix_spawn_file_actions_t fa;
-  CLEANUP_CLOSE int rd = -1;
+  CLEANUP_CLOSE int rd = -1, moved = -1;
   int pipefd[2], status, err;
   char buf[STDERR_KEEP + 1];
   size_t len = 0;
@@ -44,10 +50,21 @@ ch_run (char *const argv[])
     return -1;
   }
   rd = pipefd[0];
+  /* dup2 onto itself would leave close-on-exec set: move it first. */
+  if (fd == 3) {
+    if ((moved = fcntl (fd, F_DUPFD_CLOEXEC, 10)) < 0) {
+      ch_error ("dup: %m");
+      close (pipefd[1]);
+      return -1;
+    }
+    fd = moved;
+  }
   posix_spawn_file_actions_init (&fa);
   posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2 (&fa, pipefd[1], 2);
+  if (fd >= 0)
+    posix_spawn_file_actions_adddup2 (&fa, fd, 3);
   err = posix_spawn (&pid, argv[0], &fa, NULL, argv, envp);
   posix_spawn_file_actions_destroy (&fa);
   close (pipefd[1]);

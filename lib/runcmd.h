@@ -10,4 +10,10 @@
  * the last line it wrote to stderr. */
 int ch_run (char *const argv[]);
 
+/* The same, with FD open in the child as descriptor 3: a program given
+ * CH_RUN_FD_PATH then works on exactly the file cowherd opened, whatever
+ * happens to names in the directory meanwhile. */
+#define CH_RUN_FD_PATH "/dev/fd/3"
+int ch_run_fd (char *const argv[], int fd);
+
 #endif

@@ -66,7 +66,7 @@ echo "cowherd demo: a Nova VM whose image-cache bases are missing"
 echo "private libvirtd up in $((t_host - t_begin)) ms (its own /etc/libvirt, /var/lib/nova)"
 echo "image $image -> original base $sha"
 echo "disks: vda over ${sha}_1, vdb over ephemeral_1_0706d66, vdc over swap_64"
-echo "_base holds only: $(ls -A "$NOVA_BASE" | tr '\n' ' ')"
+echo "_base holds only: $(ls "$NOVA_BASE" | tr '\n' ' ')"
 
 section "cowherd inspect (the plan, before starting)"
 "$COWHERD_CLI" --config "$COWHERD_CONF" inspect "$tmp/demo.xml"
@@ -90,5 +90,5 @@ done
 
 section "result"
 echo "domain state: $(virsh domstate demo)"
-echo "_base now: $(ls -A "$NOVA_BASE" | tr '\n' ' ')"
+echo "_base now: $(ls "$NOVA_BASE" | tr '\n' ' ')"
 echo "total $(($(now_ms) - t_begin)) ms; tearing down the private libvirt host"

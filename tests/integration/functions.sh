@@ -21,7 +21,7 @@ NOVA_BASE=$NOVA_INSTANCES/_base
 NOVA_LOCKS=$NOVA_INSTANCES/locks
 COWHERD_CONF=/etc/cowherd/cowherd.conf
 COWHERD_LOG=/var/log/libvirt/cowherd-test.log
-COWHERD_TMP_SUFFIX=.cowherd-tmp
+COWHERD_TMP_DIR=$NOVA_BASE/.cowherd-tmp   # where the hook builds entries
 PYTHON=/usr/bin/python3
 export LIBVIRT_DEFAULT_URI=qemu:///system
 
@@ -523,13 +523,26 @@ assert_resized_base() {
         die "$resized has $a_res bytes of data extents, more than the original's $a_orig"
 }
 
-# assert_base_files NAME...: _base holds exactly these entries (so no temp
-# file and nothing unexpected is left behind).
+# assert_base_files NAME...: _base holds exactly these entries, the hook's
+# private build directory (if any) is empty and root's alone, and every
+# entry belongs to _base's owner (so nothing is left half-built, and Nova
+# can still manage what cowherd made).
 assert_base_files() {
-    local want got n
+    local want got n owner
     want=$(for n in "$@"; do printf '%s\n' "$n"; done | sort | tr '\n' ' ')
-    got=$(ls -A "$NOVA_BASE" | sort | tr '\n' ' ')
+    got=$(ls -A "$NOVA_BASE" | grep -vxF .cowherd-tmp | sort | tr '\n' ' ' || true)
     [ "$want" = "$got" ] || die "_base holds [ $got], want [ $want]"
+    if [ -e "$COWHERD_TMP_DIR" ]; then
+        [ -z "$(ls -A "$COWHERD_TMP_DIR")" ] ||
+            die "leftovers in $COWHERD_TMP_DIR: $(ls -A "$COWHERD_TMP_DIR" | tr '\n' ' ')"
+        [ "$(stat -c '%U %a' "$COWHERD_TMP_DIR")" = "root 700" ] ||
+            die "$COWHERD_TMP_DIR is $(stat -c '%U %a' "$COWHERD_TMP_DIR"), want root 700"
+    fi
+    owner=$(stat -c %u:%g "$NOVA_BASE")
+    for n in "$@"; do
+        [ "$(stat -c %u:%g "$NOVA_BASE/$n")" = "$owner" ] ||
+            die "$n is owned by $(stat -c %u:%g "$NOVA_BASE/$n"), _base by $owner"
+    done
 }
 
 # fs_type FILE / fs_label FILE: what blkid sees in a raw image.

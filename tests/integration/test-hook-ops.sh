@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/functions.sh"
 private_ns "$@"
-requires qemu-img valgrind mkfs.vfat mkswap
+requires qemu-img valgrind mkfs.vfat mkswap setpriv
 requires_built COWHERD_HOOK
 
 mktempdir tmp
@@ -21,6 +21,9 @@ IMAGE=$(new_uuid)
 SHA=$(image_sha1 "$IMAGE")
 make_original "$NOVA_BASE/$SHA" 32
 make_instance vm-ops "$(new_uuid)" "$IMAGE" 64 root eph swap >"$tmp/dom.xml"
+# Nova's files belong to the nova user (here: nobody); what the hook,
+# running as root, creates among them must stay nova's to lock and remove.
+chown -R nobody:nogroup /var/lib/nova/instances
 
 # Under valgrind, except in the ASan build, whose sanitizers do that job.
 VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
@@ -57,6 +60,13 @@ assert_base_files "$SHA" "${SHA}_1" ephemeral_1_0706d66 swap_64
 [ "$(fs_type "$NOVA_BASE/ephemeral_1_0706d66")" = vfat ] || die "ephemeral not vfat"
 [ "$(fs_type "$NOVA_BASE/swap_64")" = swap ] || die "swap base not swap"
 assert_logged vm-ops vda copy-extend "$NOVA_BASE/${SHA}_1"
+# Nova (oslo.concurrency) opens its lock files for writing, as nova.
+for l in "$NOVA_LOCKS"/nova-*; do
+    [ "$(stat -c %U "$l")" = nobody ] || die "$l is owned by $(stat -c %U "$l")"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        "$PYTHON" -c 'import sys; open(sys.argv[1], "a").close()' "$l" ||
+        die "nova cannot open its lock file $l"
+done
 # The original it was copied from is marked in use (mtime refreshed).
 age=$(( $(date +%s) - $(stat -c %Y "$NOVA_BASE/$SHA") ))
 [ "$age" -lt 3600 ] || die "original not marked in use (age $age s)"
@@ -75,6 +85,26 @@ rm "$NOVA_BASE/swap_64"
 hook restore begin
 [ "$rc" = 0 ] || { cat "$tmp/err"; die "restore: exit $rc"; }
 [ -f "$NOVA_BASE/swap_64" ] || die "restore did not rebuild swap_64"
+
+# The build directory must be root's alone: one nova could write to is
+# refused, and nothing is built.
+rm -rf "$COWHERD_TMP_DIR"
+mkdir -m 777 "$COWHERD_TMP_DIR"
+rm -f "$NOVA_BASE/swap_64"
+hook prepare begin
+[ "$rc" = 1 ] || die "prepare with a shared build directory: exit $rc"
+grep -q "not a private directory" "$tmp/err" || die "unclear: $(cat "$tmp/err")"
+[ ! -e "$NOVA_BASE/swap_64" ] || die "built in a shared directory"
+rmdir "$COWHERD_TMP_DIR"
+
+# A _base that is a symlink (nova could point it anywhere) is refused.
+mv "$NOVA_BASE" "$NOVA_INSTANCES/real_base"
+ln -s "$NOVA_INSTANCES/real_base" "$NOVA_BASE"
+hook prepare begin
+[ "$rc" = 1 ] || die "prepare through a symlinked _base: exit $rc"
+grep -q "is a symlink" "$tmp/err" || die "unclear: $(cat "$tmp/err")"
+rm "$NOVA_BASE"
+mv "$NOVA_INSTANCES/real_base" "$NOVA_BASE"
 
 # A chain that cannot be made whole: one line naming domain, disk, file, why.
 rm "$NOVA_BASE/$SHA" "$NOVA_BASE/${SHA}_1"

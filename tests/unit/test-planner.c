@@ -71,8 +71,10 @@ disk (struct fake *f, const char *dev, const char *top, bool top_exists, ...)
   f->disks[d].device = (char *) "disk";
   f->disks[d].source = (char *) top;
   f->disks[d].fmt = CH_FMT_QCOW2;
+  /* Overlays as large as any base below them, unless a test says less. */
   c->links[0] = (struct ch_link) { .path = (char *) top, .exists = top_exists,
-                                   .is_regular = top_exists, .fmt = CH_FMT_QCOW2 };
+                                   .is_regular = top_exists, .fmt = CH_FMT_QCOW2,
+                                   .virtual_size = 1024 * GiB };
   c->n = 1;
   va_start (ap, top_exists);
   while ((p = va_arg (ap, const char *)) != NULL) {
@@ -267,6 +269,24 @@ test_failures (void **state)
   disk (&f, "vda", "/i/u/disk", true, NULL);
   f.errors[0] = "/i/u/disk: backing chain loop at /i/u/disk";
   fails_with (&f, NULL, "loop");
+
+  /* An original that names a backing file (as Nova refuses them). */
+  init (&f);
+  f.cache[0] = (struct entry) { SHA, raw_file (1 << 20) };
+  f.cache[0].e.fmt = CH_FMT_QCOW2;
+  f.cache[0].e.has_backing = true;
+  disk (&f, "vda", "/i/u/disk", true, BASE "/" SHA "_1", false, NULL);
+  fails_with (&f, BASE "/" SHA, "backing or data file");
+
+  /* A name larger than the disk over it: never written. */
+  init (&f);
+  disk (&f, "vda", "/i/u/disk.swap", true, BASE "/swap_1048576", false, NULL);
+  f.chains[0].links[0].virtual_size = 64 << 20;
+  fails_with (&f, BASE "/swap_1048576", "the disk over it is only 67108864 bytes");
+  init (&f);
+  disk (&f, "vda", "/i/u/disk.eph0", true, BASE "/ephemeral_2_0706d66", false, NULL);
+  f.chains[0].links[0].virtual_size = 2 * GiB - 1;
+  fails_with (&f, NULL, "the disk over it");
 
   /* Stated qcow2 for a swap base. */
   init (&f);

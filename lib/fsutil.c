@@ -1,0 +1,86 @@
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "error.h"
+
+int
+ch_own_like (int fd, int dir_fd, const char *what)
+{
+  struct stat d, f;
+
+  if (fstat (dir_fd, &d) < 0 || fstat (fd, &f) < 0) {
+    ch_error ("fstat %s: %m", what);
+    return -1;
+  }
+  if ((f.st_uid == d.st_uid && f.st_gid == d.st_gid) || geteuid () != 0)
+    return 0;
+  if (fchown (fd, d.st_uid, d.st_gid) < 0) {
+    ch_error ("chown %s: %m", what);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+open_nofollow (const char *path)
+{
+  return open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int
+ch_open_dir (const char *path, bool create)
+{
+  CLEANUP_FREE char *parent = NULL;
+  CLEANUP_CLOSE int pfd = -1;
+  char *slash;
+  int fd;
+
+  fd = open_nofollow (path);
+  if (fd >= 0)
+    return fd;
+  if (errno == ELOOP || errno == ENOTDIR) {
+    ch_error ("%s: is a symlink or not a directory; configure the real directory", path);
+    return -1;
+  }
+  if (errno != ENOENT) {
+    ch_error ("%s: %m", path);
+    return -1;
+  }
+  if (!create)
+    return -1;                   /* errno is ENOENT */
+
+  if (mkdir (path, 0755) < 0 && errno != EEXIST) {
+    ch_error ("mkdir %s: %m", path);
+    return -1;
+  }
+  fd = open_nofollow (path);
+  if (fd < 0) {
+    ch_error ("%s: %m", path);
+    return -1;
+  }
+  /* Like Nova would have made it: owned as the directory above. */
+  parent = strdup (path);
+  if (parent == NULL) {
+    ch_error ("strdup: %m");
+    close (fd);
+    return -1;
+  }
+  slash = strrchr (parent, '/');
+  if (slash && slash != parent)
+    *slash = '\0';
+  pfd = open (parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (pfd < 0 || ch_own_like (fd, pfd, path) < 0) {
+    if (pfd < 0)
+      ch_error ("%s: %m", parent);
+    close (fd);
+    return -1;
+  }
+  return fd;
+}

@@ -1,0 +1,20 @@
+/* cowherd: opening the directories cowherd writes in.  Nova's directories
+ * belong to the nova user, and cowherd runs as root: it must not follow a
+ * symlink nova could plant, and what it creates must stay usable by nova. */
+#ifndef COWHERD_FSUTIL_H
+#define COWHERD_FSUTIL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Open directory PATH without following a symlink in its last component.
+ * When CREATE and it is missing, make it (0755) owned like its parent
+ * directory.  Returns the fd, -1 with errno ENOENT (not created, no error
+ * reported), or -1 with ch_error. */
+int ch_open_dir (const char *path, bool create);
+
+/* Give FD the owner and group of directory DIR_FD, so that what root makes
+ * in nova's directories stays nova's to lock, replace and remove. */
+int ch_own_like (int fd, int dir_fd, const char *what);
+
+#endif
