@@ -259,6 +259,31 @@ plan_missing (struct ch_plan *p, const struct ch_world *w, const char *disk,
                "backing file missing, and its name is not one of Nova's cache names");
 }
 
+/* A raw <sha1>_<GB> short of GB GiB is a copy Nova is still making (it
+ * copies to the final name, then extends): plan the rebuild, which waits
+ * for Nova's copy to finish rather than let libvirt open half of it. */
+static bool
+resized_incomplete (const char *leaf, const struct ch_link *l)
+{
+  struct ch_base_name bn;
+
+  ch_base_classify (leaf, &bn);
+  return bn.kind == CH_BASE_RESIZED && l->fmt == CH_FMT_RAW &&
+    l->file_size != bn.size_gb * GiB;
+}
+
+static int
+plan_resized_once (struct ch_plan *p, const struct ch_world *w, const char *disk,
+                   const struct ch_link *l, const char *leaf)
+{
+  struct ch_base_name bn;
+
+  if (planned (p, leaf, true))
+    return 0;
+  ch_base_classify (leaf, &bn);
+  return plan_resized (p, w, disk, l, leaf, &bn);
+}
+
 static int
 plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
            const struct ch_disk *d, const struct ch_chain *c, const char *err)
@@ -284,8 +309,12 @@ plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
     }
     /* Only real files in the cache are marked; a symlink's own mtime is not
      * what Nova's GC reads, and cowherd writes through no symlink. */
-    if (leaf && l->is_regular && !l->is_symlink &&
-        mark (p, w, d->target, leaf) < 0)
+    if (!leaf || !l->is_regular || l->is_symlink)
+      continue;
+    if (mode == CH_PLAN_ENSURE && i > 0 && resized_incomplete (leaf, l) &&
+        plan_resized_once (p, w, d->target, l, leaf) < 0)
+      return -1;
+    if (mark (p, w, d->target, leaf) < 0)
       return -1;
   }
   return 0;

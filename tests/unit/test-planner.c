@@ -107,6 +107,7 @@ test_whole_chain_marks (void **state)
   disk (&f, "vda", "/i/u/disk", true, BASE "/" SHA "_1", true, NULL);
   disk (&f, "vdb", "/i/u/disk.eph0", true, BASE "/ephemeral_1_0706d66", true, NULL);
   disk (&f, "vdc", "/i/u/disk.config", true, NULL);
+  f.chains[0].links[1].file_size = 1 * GiB;
   p = plan (&f, CH_PLAN_ENSURE);
   assert_false (p.failed);
   assert_int_equal (p.n, 2);
@@ -138,6 +139,32 @@ test_resized_from_original (void **state)
   /* The original it copies from is marked in use too. */
   assert_int_equal (p.v[1].kind, CH_ACT_MARK_IN_USE);
   assert_string_equal (p.v[1].name, SHA);
+  ch_plan_clear (&p);
+}
+
+static void
+test_resized_in_progress (void **state)
+{
+  struct fake f;
+  struct ch_plan p;
+
+  (void) state;
+  init (&f);
+  f.cache[0] = (struct entry) { SHA, raw_file (64 << 20) };
+  disk (&f, "vda", "/i/u/disk", true, BASE "/" SHA "_2", true, NULL);
+  /* Present but short of 2 GiB: Nova's cp has not been extended yet. */
+  f.chains[0].links[1].file_size = 64 << 20;
+  p = plan (&f, CH_PLAN_ENSURE);
+  assert_false (p.failed);
+  assert_int_equal (p.v[0].kind, CH_ACT_COPY_EXTEND);
+  assert_string_equal (p.v[0].name, SHA "_2");
+  ch_plan_clear (&p);
+
+  /* Full size: just marked. */
+  f.chains[0].links[1].file_size = 2 * GiB;
+  p = plan (&f, CH_PLAN_ENSURE);
+  for (size_t i = 0; i < p.n; i++)
+    assert_int_equal (p.v[i].kind, CH_ACT_MARK_IN_USE);
   ch_plan_clear (&p);
 }
 
@@ -338,6 +365,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_whole_chain_marks),
     cmocka_unit_test (test_resized_from_original),
+    cmocka_unit_test (test_resized_in_progress),
     cmocka_unit_test (test_shared_base_planned_once),
     cmocka_unit_test (test_ephemeral_and_swap),
     cmocka_unit_test (test_failures),
