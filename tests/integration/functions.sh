@@ -352,6 +352,34 @@ EOF
 
 # ---- Nova-like fixtures ----------------------------------------------------
 
+# hookhost_up DIR [TIMEOUT]: private /etc/cowherd and /var/lib/nova without a
+# libvirtd, for tests that run the hook directly.
+hookhost_up() {
+    local dir=$1
+    _lv_mounted=()
+    mkdir -p "$dir/etc" "$dir/nova/instances/_base"
+    _lv_bind "$dir/etc" /etc/cowherd
+    _lv_bind "$dir/nova" /var/lib/nova
+    cleanup_fn umount /etc/cowherd
+    cleanup_fn umount /var/lib/nova
+    write_cowherd_conf "${2:-60}"
+}
+
+# image_fixture MIB [full]: a new image id; sets image, sha, orig (its
+# original in _base, MIB MiB, made sparse or, with "full", all data) and
+# resized (the missing <sha1>_1 an m1.tiny root disk backs onto).
+image_fixture() {
+    image=$(new_uuid)
+    sha=$(image_sha1 "$image")
+    orig=$NOVA_BASE/$sha
+    resized=$NOVA_BASE/${sha}_1
+    if [ "${2:-}" = full ]; then
+        make_original_full "$orig" "$1"
+    else
+        make_original "$orig" "$1"
+    fi
+}
+
 new_uuid() {
     cat /proc/sys/kernel/random/uuid
 }

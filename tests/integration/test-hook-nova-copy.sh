@@ -10,13 +10,7 @@ requires qemu-img truncate
 requires_built COWHERD_HOOK
 
 mktempdir tmp
-_lv_mounted=()
-mkdir -p "$tmp/etc" "$tmp/nova/instances/_base"
-_lv_bind "$tmp/etc" /etc/cowherd
-_lv_bind "$tmp/nova" /var/lib/nova
-cleanup_fn umount /etc/cowherd
-cleanup_fn umount /var/lib/nova
-write_cowherd_conf 30
+hookhost_up "$tmp/host" 30
 
 IMAGE=$(new_uuid)
 SHA=$(image_sha1 "$IMAGE")

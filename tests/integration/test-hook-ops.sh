@@ -9,13 +9,7 @@ requires qemu-img valgrind mkfs.vfat mkswap setpriv
 requires_built COWHERD_HOOK
 
 mktempdir tmp
-_lv_mounted=()
-mkdir -p "$tmp/etc" "$tmp/nova/instances/_base"
-_lv_bind "$tmp/etc" /etc/cowherd
-_lv_bind "$tmp/nova" /var/lib/nova
-cleanup_fn umount /etc/cowherd
-cleanup_fn umount /var/lib/nova
-write_cowherd_conf 10
+hookhost_up "$tmp/host" 10
 
 IMAGE=$(new_uuid)
 SHA=$(image_sha1 "$IMAGE")

@@ -9,13 +9,8 @@ requires qemu-img python3
 requires_built COWHERD_HOOK
 
 mktempdir tmp
-_lv_mounted=()
-mkdir -p "$tmp/etc" "$tmp/nova/instances/_base" "$tmp/nova/instances/u" "$tmp/outside"
-_lv_bind "$tmp/etc" /etc/cowherd
-_lv_bind "$tmp/nova" /var/lib/nova
-cleanup_fn umount /etc/cowherd
-cleanup_fn umount /var/lib/nova
-write_cowherd_conf 5
+hookhost_up "$tmp/host" 5
+mkdir -p "$NOVA_INSTANCES/u" "$tmp/outside"
 
 I=$NOVA_INSTANCES
 SHA=$(image_sha1 "155d900f-4e14-4e4c-a73d-069cbf4541e6")

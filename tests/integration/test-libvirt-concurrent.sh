@@ -11,11 +11,7 @@ n=16
 mktempdir tmp
 lvhost_up "$tmp/host"
 
-image=$(new_uuid)
-sha=$(image_sha1 "$image")
-orig=$NOVA_BASE/$sha
-resized=$NOVA_BASE/${sha}_1
-make_original "$orig" 64
+image_fixture 64
 for ((i = 1; i <= n; i++)); do
     make_instance "vm$i" "$(new_uuid)" "$image" 32 root >"$tmp/vm$i.xml"
     virsh -q define "$tmp/vm$i.xml" >/dev/null

@@ -11,12 +11,7 @@ requires_built KILLWHEN
 mktempdir tmp
 lvhost_up "$tmp/host"
 
-image=$(new_uuid)
-sha=$(image_sha1 "$image")
-orig=$NOVA_BASE/$sha
-resized=$NOVA_BASE/${sha}_1
-# Big and fully written, so the copy is still running when the kill lands.
-make_original_full "$orig" 512
+image_fixture 512 full
 make_instance vm1 "$(new_uuid)" "$image" 64 root >"$tmp/vm1.xml"
 
 # The hook as libvirt runs it for prepare, killed the moment its partial

@@ -10,11 +10,7 @@ requires qemu-img du sha1sum "$PYTHON"
 mktempdir tmp
 lvhost_up "$tmp/host"
 
-image=$(new_uuid)
-sha=$(image_sha1 "$image")
-orig=$NOVA_BASE/$sha
-resized=$NOVA_BASE/${sha}_1
-make_original "$orig" 64
+image_fixture 64
 make_instance vm1 "$(new_uuid)" "$image" 64 root >"$tmp/vm1.xml"
 [ ! -e "$resized" ] || die "fixture: $resized exists"
 
