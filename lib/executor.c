@@ -23,30 +23,14 @@ struct ctx {
   int tmp_fd;               /* CH_TEMP_DIR, opened on first need */
 };
 
-/* The private directory where entries are built.  _base belongs to nova;
- * this directory is root's alone, so no one can swap a file cowherd is
- * writing for a symlink.  It is reached by fd only. */
+/* Entries are built in a directory of _base private to root: _base belongs
+ * to nova, and nova must not be able to swap a file being built for a
+ * symlink.  It is reached by fd only. */
 static int
 temp_dir (struct ctx *c)
 {
-  struct stat st;
-
-  if (c->tmp_fd >= 0)
-    return c->tmp_fd;
-  if (mkdirat (c->base_fd, CH_TEMP_DIR, 0700) < 0 && errno != EEXIST) {
-    ch_error ("mkdir %s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR);
-    return -1;
-  }
-  c->tmp_fd = openat (c->base_fd, CH_TEMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (c->tmp_fd < 0) {
-    ch_error ("%s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR);
-    return -1;
-  }
-  if (fstat (c->tmp_fd, &st) < 0 || st.st_uid != geteuid () || (st.st_mode & 077) != 0) {
-    ch_error ("%s/%s: not a private directory of this user; refusing to build in it",
-              c->cfg->base_dir, CH_TEMP_DIR);
-    return -1;
-  }
+  if (c->tmp_fd < 0)
+    c->tmp_fd = ch_open_private_dir (c->base_fd, c->cfg->base_dir, CH_TEMP_DIR);
   return c->tmp_fd;
 }
 

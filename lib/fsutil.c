@@ -84,3 +84,27 @@ ch_open_dir (const char *path, bool create)
   }
   return fd;
 }
+
+int
+ch_open_private_dir (int dir_fd, const char *dir_path, const char *name)
+{
+  struct stat st;
+  int fd;
+
+  if (mkdirat (dir_fd, name, 0700) < 0 && errno != EEXIST) {
+    ch_error ("mkdir %s/%s: %m", dir_path, name);
+    return -1;
+  }
+  fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    ch_error ("%s/%s: %m", dir_path, name);
+    return -1;
+  }
+  if (fstat (fd, &st) < 0 || st.st_uid != geteuid () || (st.st_mode & 077) != 0) {
+    ch_error ("%s/%s: not a private directory of this user; refusing to build in it",
+              dir_path, name);
+    close (fd);
+    return -1;
+  }
+  return fd;
+}

@@ -17,4 +17,10 @@ int ch_open_dir (const char *path, bool create);
  * in nova's directories stays nova's to lock, replace and remove. */
 int ch_own_like (int fd, int dir_fd, const char *what);
 
+/* Open (making it if needed, 0700) directory NAME inside DIR_FD: a place
+ * private to this user where files are built before they are published in
+ * DIR_FD.  One that exists but is not ours alone is refused: a file being
+ * built there could be swapped for a symlink.  DIR_PATH is for messages. */
+int ch_open_private_dir (int dir_fd, const char *dir_path, const char *name);
+
 #endif
