@@ -9,6 +9,7 @@
 #include <ini.h>
 
 #include "cleanup.h"
+#include "cowherd-build.h"
 #include "error.h"
 #include "pathutil.h"
 
@@ -86,6 +87,30 @@ set_string (char **slot, const char *key, const char *value)
   return 0;
 }
 
+/* An http(s) endpoint, kept without trailing slashes. */
+static int
+set_url (char **slot, const char *key, const char *value)
+{
+  size_t n = strlen (value);
+  char *u;
+
+  if ((strncmp (value, "http://", 7) != 0 && strncmp (value, "https://", 8) != 0) ||
+      n > 1024 || strpbrk (value, " \t\r\n\"'<>\\") != NULL) {
+    ch_error ("%s: not an http:// or https:// URL: %.100s", key, value);
+    return -1;
+  }
+  while (n > 8 && value[n - 1] == '/')
+    n--;
+  u = strndup (value, n);
+  if (u == NULL) {
+    ch_error ("strndup: %m");
+    return -1;
+  }
+  free (*slot);
+  *slot = u;
+  return 0;
+}
+
 static int
 handle (void *opaque, const char *section, const char *key, const char *value)
 {
@@ -122,6 +147,24 @@ handle (void *opaque, const char *section, const char *key, const char *value)
     r = set_bool (&c->log_syslog, full, value);
   else if (IS ("log", "file"))
     r = value[0] ? set_path (&c->log_file, full, value) : 0;
+  else if (IS ("glance", "url"))
+    r = set_url (&c->glance_url, full, value);
+  else if (IS ("glance", "token_file"))
+    r = set_path (&c->glance_token_file, full, value);
+  else if (IS ("fetch", "ca_file"))
+    r = set_path (&c->ca_file, full, value);
+  else if (IS ("fetch", "insecure"))
+    r = set_bool (&c->tls_insecure, full, value);
+  else if (IS ("fetch", "connect_timeout"))
+    r = set_int (&c->connect_timeout, full, value, 1, 3600);
+  else if (IS ("fetch", "stall_timeout"))
+    r = set_int (&c->stall_timeout, full, value, 1, 3600);
+  else if (IS ("fetch", "retries"))
+    r = set_int (&c->retries, full, value, 0, 100);
+  else if (IS ("fetch", "force_raw_images"))
+    r = set_bool (&c->force_raw_images, full, value);
+  else if (IS ("tools", "fetcher"))
+    r = set_path (&c->fetcher, full, value);
   else {
     ch_error ("unknown key %s", full);
     r = -1;
@@ -153,11 +196,16 @@ ch_config_load (const char *path, bool missing_ok, struct ch_config *cfg)
   memset (cfg, 0, sizeof *cfg);
   cfg->lock_timeout = 600;
   cfg->log_syslog = true;
+  cfg->connect_timeout = 10;
+  cfg->stall_timeout = 30;
+  cfg->retries = 3;
+  cfg->force_raw_images = true;
   if (dup_default (&cfg->instances_path, DEFAULT_INSTANCES) < 0 ||
       dup_default (&cfg->lock_prefix, "nova-") < 0 ||
       dup_default (&cfg->qemu_img, "/usr/bin/qemu-img") < 0 ||
       dup_default (&cfg->mkfs, "/sbin/mkfs") < 0 ||
-      dup_default (&cfg->mkswap, "/sbin/mkswap") < 0)
+      dup_default (&cfg->mkswap, "/sbin/mkswap") < 0 ||
+      dup_default (&cfg->fetcher, COWHERD_BINDIR "/cowherd") < 0)
     goto err;
 
   if (path) {
@@ -202,5 +250,15 @@ ch_config_free (struct ch_config *cfg)
   free (cfg->mkfs);
   free (cfg->mkswap);
   free (cfg->log_file);
+  free (cfg->glance_url);
+  free (cfg->glance_token_file);
+  free (cfg->ca_file);
+  free (cfg->fetcher);
   memset (cfg, 0, sizeof *cfg);
+}
+
+bool
+ch_config_has_sources (const struct ch_config *cfg)
+{
+  return cfg->glance_url != NULL;
 }

@@ -16,7 +16,20 @@ struct ch_config {
   char *mkswap;           /* [tools] mkswap = /sbin/mkswap */
   bool log_syslog;        /* [log] syslog = true */
   char *log_file;         /* [log] file = (none) */
+  /* Image sources, tried when an original is missing. */
+  char *glance_url;       /* [glance] url: the image service's endpoint; none: not used */
+  char *glance_token_file;/* [glance] token_file: a static token, sent as X-Auth-Token */
+  char *ca_file;          /* [fetch] ca_file: CA bundle for https; default the system's */
+  bool tls_insecure;      /* [fetch] insecure = false */
+  int connect_timeout;    /* [fetch] connect_timeout = 10 s */
+  int stall_timeout;      /* [fetch] stall_timeout = 30 s below 1 KiB/s */
+  int retries;            /* [fetch] retries = 3 */
+  bool force_raw_images;  /* [fetch] force_raw_images = true, as Nova's default */
+  char *fetcher;          /* [tools] fetcher: the helper the hook runs to fetch */
 };
+
+/* True if some image source is configured. */
+bool ch_config_has_sources (const struct ch_config *cfg);
 
 /* Fill CFG with defaults, then read PATH over them.  A missing file is not
  * an error when MISSING_OK (the hook runs on defaults).  Unknown sections or

@@ -35,39 +35,56 @@ ch_run (char *const argv[])
 int
 ch_run_fd (char *const argv[], int fd)
 {
+  return ch_run_fds (argv, &fd, fd >= 0 ? 1 : 0);
+}
+
+#define RUN_FDS_MAX 4
+
+int
+ch_run_fds (char *const argv[], const int *fds, size_t n)
+{
   static char *const envp[] = {
     (char *) "LC_ALL=C", (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL
   };
   posix_spawn_file_actions_t fa;
-  CLEANUP_CLOSE int rd = -1, moved = -1;
+  CLEANUP_CLOSE int rd = -1;
+  int moved[RUN_FDS_MAX] = { -1, -1, -1, -1 };
   int pipefd[2], status, err;
   char buf[STDERR_KEEP + 1];
   size_t len = 0;
   pid_t pid;
 
+  if (n > RUN_FDS_MAX) {
+    ch_error ("%s: too many descriptors to pass", argv[0]);
+    return -1;
+  }
+  /* Copies above the targets 3.. so that no dup2 overwrites a source, and
+   * none is dup2'd onto itself (that would keep close-on-exec). */
+  for (size_t i = 0; i < n; i++)
+    if ((moved[i] = fcntl (fds[i], F_DUPFD_CLOEXEC, 10)) < 0) {
+      ch_error ("dup: %m");
+      for (size_t k = 0; k < i; k++)
+        close (moved[k]);
+      return -1;
+    }
   if (pipe2 (pipefd, O_CLOEXEC) < 0) {
     ch_error ("pipe: %m");
+    for (size_t k = 0; k < n; k++)
+      close (moved[k]);
     return -1;
   }
   rd = pipefd[0];
-  /* dup2 onto itself would leave close-on-exec set: move it first. */
-  if (fd == 3) {
-    if ((moved = fcntl (fd, F_DUPFD_CLOEXEC, 10)) < 0) {
-      ch_error ("dup: %m");
-      close (pipefd[1]);
-      return -1;
-    }
-    fd = moved;
-  }
   posix_spawn_file_actions_init (&fa);
   posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2 (&fa, pipefd[1], 2);
-  if (fd >= 0)
-    posix_spawn_file_actions_adddup2 (&fa, fd, 3);
+  for (size_t i = 0; i < n; i++)
+    posix_spawn_file_actions_adddup2 (&fa, moved[i], 3 + (int) i);
   err = posix_spawn (&pid, argv[0], &fa, NULL, argv, envp);
   posix_spawn_file_actions_destroy (&fa);
   close (pipefd[1]);
+  for (size_t k = 0; k < n; k++)
+    close (moved[k]);
   if (err) {
     errno = err;
     ch_error ("%s: %m", argv[0]);

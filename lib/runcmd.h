@@ -3,6 +3,8 @@
 #ifndef COWHERD_RUNCMD_H
 #define COWHERD_RUNCMD_H
 
+#include <stddef.h>
+
 /* Run ARGV[0] (an absolute path) with ARGV and a fixed environment
  * (LC_ALL=C, PATH=/usr/sbin:/usr/bin:/sbin:/bin).  stdin and stdout are
  * /dev/null (the hook's stdout belongs to libvirt); stderr is captured.
@@ -15,5 +17,8 @@ int ch_run (char *const argv[]);
  * happens to names in the directory meanwhile. */
 #define CH_RUN_FD_PATH "/dev/fd/3"
 int ch_run_fd (char *const argv[], int fd);
+
+/* The same with N descriptors FDS, open in the child as 3, 4, ... */
+int ch_run_fds (char *const argv[], const int *fds, size_t n);
 
 #endif
