@@ -97,6 +97,10 @@ print_text (const struct ch_domain *dom, const struct ch_probe *pr, const struct
 
     human_size (a->size, sz, sizeof sz);
     switch (a->kind) {
+    case CH_ACT_FETCH:
+      printf ("  fetch %s from the image sources%s%s, for %s\n", a->path,
+              a->src_name ? ", trying image " : "", a->src_name ? a->src_name : "", a->disk);
+      break;
     case CH_ACT_COPY_EXTEND:
       printf ("  copy-extend %s from %s to %s (%s), for %s\n", a->path, a->src_name, sz,
               ch_fmt_name (a->fmt), a->disk);
@@ -189,8 +193,9 @@ to_json (const struct ch_domain *dom, const struct ch_probe *pr, const struct ch
     json_object_object_add (aj, "disk", jstr (a->disk));
     json_object_object_add (aj, "path", jstr (a->path));
     if (a->src_name)
-      json_object_object_add (aj, "source", jstr (a->src_name));
-    if (a->kind != CH_ACT_MARK_IN_USE && a->kind != CH_ACT_FAIL) {
+      json_object_object_add (aj, a->kind == CH_ACT_FETCH ? "image_id" : "source",
+                              jstr (a->src_name));
+    if (a->kind != CH_ACT_MARK_IN_USE && a->kind != CH_ACT_FAIL && a->kind != CH_ACT_FETCH) {
       json_object_object_add (aj, "size", json_object_new_int64 ((int64_t) a->size));
       json_object_object_add (aj, "format", jstr (ch_fmt_name (a->fmt)));
     }

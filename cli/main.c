@@ -1,5 +1,6 @@
 /* cowherd: the operator's command. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,9 @@ usage (FILE *fp)
            "commands:\n"
            "  inspect [--json] FILE|-      show each disk, its chain, what exists, and the plan\n"
            "  ensure [--dry-run] FILE|-    rebuild what the chains lack, as the hook does on prepare\n"
+           "  fetch IMAGE_ID               download an original image into the cache, verified\n"
+           "  fetch --sha1 NAME [--candidate IMAGE_ID]...\n"
+           "                               the same, for the cache entry NAME\n"
            "\n"
            "FILE is a libvirt domain XML (virsh dumpxml DOMAIN); - reads stdin.\n"
            "\n"
@@ -44,6 +48,10 @@ main (int argc, char *argv[])
   struct cli cli = { 0 };
   int c, r;
 
+  /* libcurl is told not to touch signals, and libssh2 may write to a peer
+   * that went away: a broken pipe must be an error, not death. */
+  signal (SIGPIPE, SIG_IGN);
+
   /* Options before the command only; the command parses its own. */
   while ((c = getopt_long (argc, argv, "+c:vhV", opts, NULL)) != -1) {
     switch (c) {
@@ -66,6 +74,8 @@ main (int argc, char *argv[])
     r = cmd_inspect (&cli, argc, argv);
   else if (strcmp (argv[0], "ensure") == 0)
     r = cmd_ensure (&cli, argc, argv);
+  else if (strcmp (argv[0], "fetch") == 0)
+    r = cmd_fetch (&cli, argc, argv);
   else {
     fprintf (stderr, "cowherd: unknown command '%s'; see cowherd --help\n", argv[0]);
     return 2;

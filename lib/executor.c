@@ -13,6 +13,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "lock.h"
+#include "qcow2.h"
 #include "log.h"
 #include "runcmd.h"
 
@@ -93,6 +94,7 @@ fill_copy_extend (const struct ctx *c, const struct ch_action *a, int tmp_fd)
   struct stat st;
   bool reflinked;
   char size[32];
+  enum ch_fmt fmt = a->fmt;
 
   src = openat (c->base_fd, a->src_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (src < 0) {
@@ -103,11 +105,13 @@ fill_copy_extend (const struct ctx *c, const struct ch_action *a, int tmp_fd)
     ch_error ("%s/%s: not a regular file", c->cfg->base_dir, a->src_name);
     return -1;
   }
+  if (a->fmt == CH_FMT_UNKNOWN && ch_probe_format (src, &fmt) < 0)
+    return -1;                   /* fetched just now: its format is the source's */
   if (ch_copy_sparse (src, tmp_fd, &reflinked) < 0) {
     ch_error_prefix ("copy %s/%s", c->cfg->base_dir, a->src_name);
     return -1;
   }
-  if (a->fmt == CH_FMT_RAW) {
+  if (fmt == CH_FMT_RAW) {
     if ((uint64_t) st.st_size > a->size) {
       ch_error ("%s/%s is larger than %llu bytes", c->cfg->base_dir, a->src_name,
                 (unsigned long long) a->size);
@@ -236,6 +240,7 @@ filler (enum ch_action_kind kind)
   case CH_ACT_COPY_EXTEND: return fill_copy_extend;
   case CH_ACT_CREATE_EPHEMERAL: return fill_ephemeral;
   case CH_ACT_CREATE_SWAP: return fill_swap;
+  case CH_ACT_FETCH:
   case CH_ACT_MARK_IN_USE:
   case CH_ACT_FAIL:
     break;
@@ -267,6 +272,31 @@ mark_in_use (const struct ctx *c, const struct ch_action *a)
   return r;
 }
 
+/* Fetching needs libcurl and friends, which the hook does not load: it runs
+ * the CLI's fetch, which takes Nova's lock for the entry itself. */
+static int
+fetch (const struct ctx *c, const struct ch_action *a)
+{
+  char *argv[8];
+  size_t i = 0;
+  double t0 = ch_now_ms ();
+
+  argv[i++] = c->cfg->fetcher;
+  argv[i++] = (char *) "fetch";
+  argv[i++] = (char *) "--sha1";
+  if (a->src_name) {
+    argv[i++] = (char *) "--candidate";
+    argv[i++] = a->src_name;
+  }
+  argv[i++] = a->name;
+  argv[i] = NULL;
+  if (ch_run (argv) < 0)
+    return -1;
+  ch_log (LOG_INFO, "domain %s: disk %s: fetch %s: done in %.0f ms",
+          c->opts->domain, a->disk, a->path, ch_now_ms () - t0);
+  return 0;
+}
+
 static int
 run_action (struct ctx *c, const struct ch_action *a)
 {
@@ -275,6 +305,8 @@ run_action (struct ctx *c, const struct ch_action *a)
   bool made;
   int lock_fd, r;
 
+  if (a->kind == CH_ACT_FETCH)
+    return fetch (c, a);
   if (fill == NULL)
     return a->kind == CH_ACT_MARK_IN_USE ? mark_in_use (c, a) : 0;
 

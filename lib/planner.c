@@ -63,7 +63,7 @@ planned (const struct ch_plan *p, const char *name, bool creation)
 {
   for (size_t i = 0; i < p->n; i++) {
     const struct ch_action *a = &p->v[i];
-    bool is_creation = a->kind == CH_ACT_COPY_EXTEND ||
+    bool is_creation = a->kind == CH_ACT_FETCH || a->kind == CH_ACT_COPY_EXTEND ||
       a->kind == CH_ACT_CREATE_EPHEMERAL || a->kind == CH_ACT_CREATE_SWAP;
 
     if (a->name && strcmp (a->name, name) == 0 &&
@@ -130,9 +130,29 @@ creation (struct ch_plan *p, const struct ch_world *w, enum ch_action_kind kind,
 
 /* <sha1>_<GB> is missing: copy the original and extend it, as Nova's
  * Qcow2 backend does for a disk larger than its image. */
+/* Original NAME is missing and sources are configured: fetch it.  IMAGE_ID
+ * is the domain's image id from Nova's metadata, a candidate the fetcher
+ * checks against NAME. */
+static int
+plan_fetch (struct ch_plan *p, const struct ch_world *w, const char *disk,
+            const char *name, const char *image_id)
+{
+  struct ch_action *a;
+
+  if (planned (p, name, true))
+    return 0;
+  if ((a = add (p, CH_ACT_FETCH, disk)) == NULL || set (&a->name, "%s", name) < 0 ||
+      set (&a->path, "%s/%s", w->base_dir, name) < 0 ||
+      (image_id && set (&a->src_name, "%s", image_id) < 0))
+    return -1;
+  a->fmt = CH_FMT_UNKNOWN;
+  return 0;
+}
+
 static int
 plan_resized (struct ch_plan *p, const struct ch_world *w, const char *disk,
-              const struct ch_link *l, const char *leaf, const struct ch_base_name *bn)
+              const struct ch_link *l, const char *leaf, const struct ch_base_name *bn,
+              const char *image_id)
 {
   struct ch_entry src;
   struct ch_action *a;
@@ -143,10 +163,19 @@ plan_resized (struct ch_plan *p, const struct ch_world *w, const char *disk,
     return -1;
   if (w->lookup (w->opaque, bn->sha1, &src) < 0)
     return -1;
-  if (!src.exists)
-    return fail (p, disk, src_path,
-                 "original image missing (needed to rebuild %s/%s); "
-                 "no image source is configured", w->base_dir, leaf);
+  if (!src.exists) {
+    if (!w->can_fetch)
+      return fail (p, disk, src_path,
+                   "original image missing (needed to rebuild %s/%s); "
+                   "no image source is configured", w->base_dir, leaf);
+    /* Fetch it, then copy it: its format is known once it is here. */
+    if (plan_fetch (p, w, disk, bn->sha1, image_id) < 0 ||
+        (a = creation (p, w, CH_ACT_COPY_EXTEND, disk, leaf, size)) == NULL ||
+        set (&a->src_name, "%s", bn->sha1) < 0)
+      return -1;
+    a->fmt = CH_FMT_UNKNOWN;
+    return 0;
+  }
   if (src.is_symlink || !src.is_regular)
     return fail (p, disk, src_path,
                  "original image is a symlink or not a regular file; "
@@ -193,7 +222,7 @@ entry_size (const struct ch_base_name *bn)
 
 static int
 plan_missing (struct ch_plan *p, const struct ch_world *w, const char *disk,
-              const struct ch_link *parent, const struct ch_link *l)
+              const struct ch_link *parent, const struct ch_link *l, const char *image_id)
 {
   const char *leaf = ch_path_leaf_in (l->path, w->base_dir);
   struct ch_base_name bn;
@@ -225,8 +254,10 @@ plan_missing (struct ch_plan *p, const struct ch_world *w, const char *disk,
                  (unsigned long long) parent->virtual_size);
   switch (bn.kind) {
   case CH_BASE_RESIZED:
-    return plan_resized (p, w, disk, l, leaf, &bn);
+    return plan_resized (p, w, disk, l, leaf, &bn, image_id);
   case CH_BASE_ORIGINAL:
+    if (w->can_fetch)
+      return plan_fetch (p, w, disk, leaf, image_id);
     return fail (p, disk, l->path, "original image missing; no image source is configured");
   case CH_BASE_LEGACY_SM:
     return fail (p, disk, l->path,
@@ -274,19 +305,20 @@ resized_incomplete (const char *leaf, const struct ch_link *l)
 
 static int
 plan_resized_once (struct ch_plan *p, const struct ch_world *w, const char *disk,
-                   const struct ch_link *l, const char *leaf)
+                   const struct ch_link *l, const char *leaf, const char *image_id)
 {
   struct ch_base_name bn;
 
   if (planned (p, leaf, true))
     return 0;
   ch_base_classify (leaf, &bn);
-  return plan_resized (p, w, disk, l, leaf, &bn);
+  return plan_resized (p, w, disk, l, leaf, &bn, image_id);
 }
 
 static int
 plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
-           const struct ch_disk *d, const struct ch_chain *c, const char *err)
+           const struct ch_disk *d, const struct ch_chain *c, const char *err,
+           const char *image_id)
 {
   if (mode == CH_PLAN_ENSURE && err)
     return fail (p, d->target, NULL, "%s", err);
@@ -303,7 +335,7 @@ plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
 
     if (!l->exists || (l->is_symlink && !l->is_regular && !l->is_block)) {
       if (mode == CH_PLAN_ENSURE && i > 0 &&
-          plan_missing (p, w, d->target, &c->links[i - 1], l) < 0)
+          plan_missing (p, w, d->target, &c->links[i - 1], l, image_id) < 0)
         return -1;
       break;
     }
@@ -312,7 +344,7 @@ plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
     if (!leaf || !l->is_regular || l->is_symlink)
       continue;
     if (mode == CH_PLAN_ENSURE && i > 0 && resized_incomplete (leaf, l) &&
-        plan_resized_once (p, w, d->target, l, leaf) < 0)
+        plan_resized_once (p, w, d->target, l, leaf, image_id) < 0)
       return -1;
     if (mark (p, w, d->target, leaf) < 0)
       return -1;
@@ -320,21 +352,24 @@ plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
   return 0;
 }
 
-/* Creations first, in disk order; then the marks; then the failures. */
+/* Fetches first (copies need them), then creations, in disk order; then
+ * the marks; then the failures. */
 static int
 rank (enum ch_action_kind k)
 {
   switch (k) {
+  case CH_ACT_FETCH:
+    return 0;
   case CH_ACT_COPY_EXTEND:
   case CH_ACT_CREATE_EPHEMERAL:
   case CH_ACT_CREATE_SWAP:
-    return 0;
-  case CH_ACT_MARK_IN_USE:
     return 1;
+  case CH_ACT_MARK_IN_USE:
+    return 2;
   case CH_ACT_FAIL:
     break;
   }
-  return 2;
+  return 3;
 }
 
 static void
@@ -364,7 +399,8 @@ ch_plan_build (const struct ch_domain *dom, const struct ch_world *w,
     if (d->source == NULL)
       continue;
     if (plan_disk (out, w, mode, d, &w->chains[i],
-                   w->chain_errors ? w->chain_errors[i] : NULL) < 0)
+                   w->chain_errors ? w->chain_errors[i] : NULL,
+                   dom->nova.present ? dom->nova.root_uuid : NULL) < 0)
       goto err;
   }
   /* The original a resized base is copied from was just used: mark it. */
@@ -397,6 +433,7 @@ const char *
 ch_action_kind_name (enum ch_action_kind k)
 {
   switch (k) {
+  case CH_ACT_FETCH: return "fetch";
   case CH_ACT_COPY_EXTEND: return "copy-extend";
   case CH_ACT_CREATE_EPHEMERAL: return "create-ephemeral";
   case CH_ACT_CREATE_SWAP: return "create-swap";

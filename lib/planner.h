@@ -21,6 +21,7 @@ enum ch_plan_mode {
 };
 
 enum ch_action_kind {
+  CH_ACT_FETCH,             /* get original NAME from the image sources; src_name: the image id, if known */
   CH_ACT_COPY_EXTEND,       /* copy src_name to name, extend to size */
   CH_ACT_CREATE_EPHEMERAL,  /* raw of size, mkfs fs, label ephemeral0 */
   CH_ACT_CREATE_SWAP,       /* raw of size, mkswap */
@@ -34,7 +35,7 @@ struct ch_action {
   char *name;               /* cache entry leaf; NULL for a FAIL outside the cache */
   char *path;               /* absolute path created, marked, or missing */
   char *src_name;           /* COPY_EXTEND: leaf of the source entry */
-  enum ch_fmt fmt;          /* format of the created entry */
+  enum ch_fmt fmt;          /* format of the created entry; UNKNOWN: the source's, found when run */
   uint64_t size;            /* bytes */
   const char *fs;           /* CREATE_EPHEMERAL: filesystem (static string) */
   char *reason;             /* FAIL: why, one phrase */
@@ -56,6 +57,7 @@ struct ch_entry {
 
 struct ch_world {
   const char *base_dir;               /* normalised */
+  bool can_fetch;                     /* image sources are configured */
   const struct ch_chain *chains;      /* one per domain disk, in domain order */
   const char *const *chain_errors;    /* per disk: NULL, or why its chain could not be read */
   /* Look up cache entry LEAF: 0 and OUT filled (exists may be false), or -1

@@ -20,6 +20,7 @@ ch_probe_domain (const struct ch_domain *dom, const struct ch_config *cfg,
   memset (out, 0, sizeof *out);
   out->base_fd = -1;
   out->base_dir = cfg->base_dir;
+  out->can_fetch = ch_config_has_sources (cfg);
   out->chains = calloc (dom->n_disks ? dom->n_disks : 1, sizeof *out->chains);
   out->errors = calloc (dom->n_disks ? dom->n_disks : 1, sizeof *out->errors);
   if (out->chains == NULL || out->errors == NULL) {
@@ -106,6 +107,7 @@ ch_probe_world (struct ch_probe *p, struct ch_world *w)
 {
   memset (w, 0, sizeof *w);
   w->base_dir = p->base_dir;
+  w->can_fetch = p->can_fetch;
   w->chains = p->chains;
   w->chain_errors = (const char *const *) p->errors;
   w->lookup = lookup;

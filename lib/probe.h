@@ -14,6 +14,7 @@ struct ch_probe {
   char **errors;            /* per disk: NULL or why the chain could not be read */
   int base_fd;              /* the cache directory, or -1 if it does not exist */
   const char *base_dir;
+  bool can_fetch;           /* image sources are configured */
 };
 
 /* Probe every disk of DOM.  A chain that cannot be read is not an error

@@ -169,6 +169,43 @@ test_resized_in_progress (void **state)
 }
 
 static void
+test_fetch_when_sources (void **state)
+{
+  struct fake f;
+  struct ch_plan p;
+
+  (void) state;
+  init (&f);
+  f.world.can_fetch = true;
+  f.dom.nova.present = true;
+  f.dom.nova.root_uuid = (char *) "155d900f-4e14-4e4c-a73d-069cbf4541e6";
+  disk (&f, "vda", "/i/u/disk", true, BASE "/" SHA "_1", false, NULL);
+  disk (&f, "vdb", "/i/u/disk2", true, BASE "/" SHA, false, NULL);
+  p = plan (&f, CH_PLAN_ENSURE);
+  assert_false (p.failed);
+  /* One fetch of the original, first; then the copy, whose format is the
+   * fetched file's; then the mark of the original. */
+  assert_int_equal (p.n, 3);
+  assert_int_equal (p.v[0].kind, CH_ACT_FETCH);
+  assert_string_equal (p.v[0].name, SHA);
+  assert_string_equal (p.v[0].src_name, "155d900f-4e14-4e4c-a73d-069cbf4541e6");
+  assert_int_equal (p.v[1].kind, CH_ACT_COPY_EXTEND);
+  assert_string_equal (p.v[1].src_name, SHA);
+  assert_int_equal (p.v[1].fmt, CH_FMT_UNKNOWN);
+  assert_int_equal (p.v[2].kind, CH_ACT_MARK_IN_USE);
+  assert_string_equal (p.v[2].name, SHA);
+  ch_plan_clear (&p);
+
+  /* No metadata: a fetch with no candidate (the fetcher asks Glance by
+   * image_id_sha1). */
+  f.dom.nova.present = false;
+  p = plan (&f, CH_PLAN_ENSURE);
+  assert_int_equal (p.v[0].kind, CH_ACT_FETCH);
+  assert_null (p.v[0].src_name);
+  ch_plan_clear (&p);
+}
+
+static void
 test_shared_base_planned_once (void **state)
 {
   struct fake f;
@@ -366,6 +403,7 @@ main (void)
     cmocka_unit_test (test_whole_chain_marks),
     cmocka_unit_test (test_resized_from_original),
     cmocka_unit_test (test_resized_in_progress),
+    cmocka_unit_test (test_fetch_when_sources),
     cmocka_unit_test (test_shared_base_planned_once),
     cmocka_unit_test (test_ephemeral_and_swap),
     cmocka_unit_test (test_failures),
