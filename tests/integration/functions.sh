@@ -357,11 +357,13 @@ EOF
 hookhost_up() {
     local dir=$1
     _lv_mounted=()
-    mkdir -p "$dir/etc" "$dir/nova/instances/_base"
+    mkdir -p "$dir/etc" "$dir/nova/instances/_base" "$dir/log"
     _lv_bind "$dir/etc" /etc/cowherd
     _lv_bind "$dir/nova" /var/lib/nova
+    _lv_bind "$dir/log" /var/log/libvirt      # where the test's log goes
     cleanup_fn umount /etc/cowherd
     cleanup_fn umount /var/lib/nova
+    cleanup_fn umount /var/log/libvirt
     write_cowherd_conf "${2:-60}"
 }
 
