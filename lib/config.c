@@ -87,6 +87,79 @@ set_string (char **slot, const char *key, const char *value)
   return 0;
 }
 
+/* A name (user, project, domain, region): printable, no quotes or
+ * backslashes (it goes into JSON), at most 255 bytes. */
+static int
+set_word (char **slot, const char *key, const char *value)
+{
+  size_t n = strlen (value);
+  char *v;
+
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char) value[i] < 0x20 || value[i] == '"' || value[i] == '\\') {
+      ch_error ("%s: control characters, quotes and backslashes are not allowed", key);
+      return -1;
+    }
+  if (n == 0 || n > 255) {
+    ch_error ("%s: must be 1 to 255 bytes", key);
+    return -1;
+  }
+  if ((v = strdup (value)) == NULL) {
+    ch_error ("strdup: %m");
+    return -1;
+  }
+  free (*slot);
+  *slot = v;
+  return 0;
+}
+
+#define PEERS_MAX 16
+
+/* Comma-separated peer URLs of other hosts' _base: sftp://, http(s)://,
+ * file://, each ending in '/'. */
+static int
+set_peers (struct ch_config *c, const char *key, const char *value)
+{
+  CLEANUP_FREE char *copy = strdup (value);
+  char *save = NULL, *tok;
+
+  if (copy == NULL) {
+    ch_error ("strdup: %m");
+    return -1;
+  }
+  for (size_t i = 0; i < c->n_peers; i++)
+    free (c->peers[i]);
+  free (c->peers);
+  c->peers = NULL;
+  c->n_peers = 0;
+  for (tok = strtok_r (copy, ", \t", &save); tok; tok = strtok_r (NULL, ", \t", &save)) {
+    size_t n = strlen (tok);
+    char **v;
+
+    if ((strncmp (tok, "sftp://", 7) && strncmp (tok, "http://", 7) &&
+         strncmp (tok, "https://", 8) && strncmp (tok, "file:///", 8)) ||
+        n > 1024 || tok[n - 1] != '/' || strpbrk (tok, "\"'<>\\") != NULL) {
+      ch_error ("%s: not an sftp://, http(s):// or file:/// URL ending in '/': %.100s", key, tok);
+      return -1;
+    }
+    if (c->n_peers == PEERS_MAX) {
+      ch_error ("%s: more than %d peers", key, PEERS_MAX);
+      return -1;
+    }
+    if ((v = reallocarray (c->peers, c->n_peers + 1, sizeof *v)) == NULL) {
+      ch_error ("realloc: %m");
+      return -1;
+    }
+    c->peers = v;
+    if ((c->peers[c->n_peers] = strdup (tok)) == NULL) {
+      ch_error ("strdup: %m");
+      return -1;
+    }
+    c->n_peers++;
+  }
+  return 0;
+}
+
 /* An http(s) endpoint, kept without trailing slashes. */
 static int
 set_url (char **slot, const char *key, const char *value)
@@ -165,6 +238,26 @@ handle (void *opaque, const char *section, const char *key, const char *value)
     r = set_bool (&c->force_raw_images, full, value);
   else if (IS ("tools", "fetcher"))
     r = set_path (&c->fetcher, full, value);
+  else if (IS ("keystone", "auth_url"))
+    r = set_url (&c->ks_auth_url, full, value);
+  else if (IS ("keystone", "username"))
+    r = set_word (&c->ks_username, full, value);
+  else if (IS ("keystone", "password_file"))
+    r = set_path (&c->ks_password_file, full, value);
+  else if (IS ("keystone", "project_name"))
+    r = set_word (&c->ks_project_name, full, value);
+  else if (IS ("keystone", "user_domain_name"))
+    r = set_word (&c->ks_user_domain, full, value);
+  else if (IS ("keystone", "project_domain_name"))
+    r = set_word (&c->ks_project_domain, full, value);
+  else if (IS ("keystone", "region_name"))
+    r = set_word (&c->ks_region, full, value);
+  else if (IS ("keystone", "interface"))
+    r = set_word (&c->ks_interface, full, value);
+  else if (IS ("peers", "urls"))
+    r = set_peers (c, full, value);
+  else if (IS ("peers", "ssh_key"))
+    r = set_path (&c->peer_ssh_key, full, value);
   else {
     ch_error ("unknown key %s", full);
     r = -1;
@@ -205,7 +298,10 @@ ch_config_load (const char *path, bool missing_ok, struct ch_config *cfg)
       dup_default (&cfg->qemu_img, "/usr/bin/qemu-img") < 0 ||
       dup_default (&cfg->mkfs, "/sbin/mkfs") < 0 ||
       dup_default (&cfg->mkswap, "/sbin/mkswap") < 0 ||
-      dup_default (&cfg->fetcher, COWHERD_BINDIR "/cowherd") < 0)
+      dup_default (&cfg->fetcher, COWHERD_BINDIR "/cowherd") < 0 ||
+      dup_default (&cfg->ks_user_domain, "Default") < 0 ||
+      dup_default (&cfg->ks_project_domain, "Default") < 0 ||
+      dup_default (&cfg->ks_interface, "public") < 0)
     goto err;
 
   if (path) {
@@ -254,11 +350,23 @@ ch_config_free (struct ch_config *cfg)
   free (cfg->glance_token_file);
   free (cfg->ca_file);
   free (cfg->fetcher);
+  free (cfg->ks_auth_url);
+  free (cfg->ks_username);
+  free (cfg->ks_password_file);
+  free (cfg->ks_project_name);
+  free (cfg->ks_user_domain);
+  free (cfg->ks_project_domain);
+  free (cfg->ks_region);
+  free (cfg->ks_interface);
+  for (size_t i = 0; i < cfg->n_peers; i++)
+    free (cfg->peers[i]);
+  free (cfg->peers);
+  free (cfg->peer_ssh_key);
   memset (cfg, 0, sizeof *cfg);
 }
 
 bool
 ch_config_has_sources (const struct ch_config *cfg)
 {
-  return cfg->glance_url != NULL;
+  return cfg->glance_url != NULL || cfg->ks_auth_url != NULL || cfg->n_peers > 0;
 }

@@ -4,6 +4,7 @@
 #define COWHERD_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct ch_config {
   char *instances_path;   /* [nova] instances_path = /var/lib/nova/instances */
@@ -26,6 +27,19 @@ struct ch_config {
   int retries;            /* [fetch] retries = 3 */
   bool force_raw_images;  /* [fetch] force_raw_images = true, as Nova's default */
   char *fetcher;          /* [tools] fetcher: the helper the hook runs to fetch */
+  /* Keystone v3 password authentication, for Glance (instead of token_file). */
+  char *ks_auth_url;      /* [keystone] auth_url, e.g. http://controller:5000/v3 */
+  char *ks_username;      /* [keystone] username */
+  char *ks_password_file; /* [keystone] password_file: the password, one line */
+  char *ks_project_name;  /* [keystone] project_name */
+  char *ks_user_domain;   /* [keystone] user_domain_name = Default */
+  char *ks_project_domain;/* [keystone] project_domain_name = Default */
+  char *ks_region;        /* [keystone] region_name: pick the image endpoint of this region */
+  char *ks_interface;     /* [keystone] interface = public */
+  /* Peers: other hosts' _base, tried before Glance. */
+  char **peers;           /* [peers] urls: comma-separated sftp://, http(s)://, file:// */
+  size_t n_peers;
+  char *peer_ssh_key;     /* [peers] ssh_key: private key for sftp peers */
 };
 
 /* True if some image source is configured. */

@@ -82,6 +82,33 @@ test_values (void **state)
 }
 
 static void
+test_sources (void **state)
+{
+  struct ch_config cfg;
+
+  (void) state;
+  assert_int_equal (ch_config_load ("/nonexistent", true, &cfg), 0);
+  assert_false (ch_config_has_sources (&cfg));
+  assert_string_equal (cfg.ks_user_domain, "Default");
+  assert_string_equal (cfg.ks_interface, "public");
+  ch_config_free (&cfg);
+
+  assert_int_equal (load_text ("[glance]\nurl = https://g.example:9292//\n"
+                               "[peers]\nurls = sftp://nova@h2/var/lib/nova/instances/_base/, "
+                               "file:///srv/base/\nssh_key = /etc/cowherd/id\n"
+                               "[keystone]\nauth_url = http://k:5000/v3\nusername = nova\n"
+                               "password_file = /etc/cowherd/pw\nproject_name = service\n",
+                               &cfg), 0);
+  assert_true (ch_config_has_sources (&cfg));
+  assert_string_equal (cfg.glance_url, "https://g.example:9292");
+  assert_int_equal (cfg.n_peers, 2);
+  assert_string_equal (cfg.peers[1], "file:///srv/base/");
+  assert_string_equal (cfg.ks_auth_url, "http://k:5000/v3");
+  assert_string_equal (cfg.ks_project_name, "service");
+  ch_config_free (&cfg);
+}
+
+static void
 bad (const char *text, const char *fragment)
 {
   struct ch_config cfg;
@@ -104,6 +131,11 @@ test_errors (void **state)
   bad ("[log]\nsyslog = maybe\n", "boolean");
   bad ("[nova]\nlock_prefix = a/b\n", "'/'");
   bad ("[nova\n", "syntax");
+  bad ("[glance]\nurl = ftp://x/\n", "http");
+  bad ("[glance]\nurl = http://x/a b\n", "http");
+  bad ("[peers]\nurls = sftp://h/base\n", "ending in '/'");
+  bad ("[peers]\nurls = gopher://h/\n", "sftp://");
+  bad ("[keystone]\nusername = a\"b\n", "quotes");
 }
 
 int
@@ -112,6 +144,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_defaults),
     cmocka_unit_test (test_values),
+    cmocka_unit_test (test_sources),
     cmocka_unit_test (test_errors),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
