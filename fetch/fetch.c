@@ -20,22 +20,36 @@
 #include "log.h"
 #include "manifest.h"
 #include "naming.h"
+#include "peer.h"
 #include "qcow2.h"
 #include "runcmd.h"
 
 #define DOWNLOAD_SUFFIX ".download"
 #define TOKEN_MAX 8192
-/* The largest image cowherd will fetch: 16 TiB. */
-#define IMAGE_MAX (16ULL << 40)
+#define ANSWER_MAX 200                 /* one source's part of the summary */
 
 struct job {
   const struct ch_config *cfg;
-  struct ch_http http;
+  struct ch_http http;                 /* Glance: carries the token */
+  struct ch_http peer_http;            /* peers: never the token; the ssh key */
   char token[TOKEN_MAX + 1];
   int base_fd, tmp_fd;
+  int dl_fd;                           /* the build file every source writes */
   char name[CH_SHA1_HEX + 1];
-  char id[CH_IMAGE_ID_MAX + 1];
+  char id[CH_IMAGE_ID_MAX + 1];        /* "" while unknown (peers alone) */
   struct ch_glance_image img;
+  bool have_img;                       /* img is Glance's record of id */
+  char glance_why[CH_ERROR_MAX];       /* why Glance cannot give it; "": it may */
+  char source[1024];                   /* where the published base came from */
+  char answers[CH_ERROR_MAX];          /* "peer URL: why; glance: why" */
+};
+
+/* The metadata of what is published, beyond its name and size. */
+struct origin {
+  const char *source;                  /* URL, for the manifest and the log */
+  const char *image_id;
+  const char *glance_hash_algo, *glance_hash;
+  const char *sha256;                  /* of the file, when already known */
 };
 
 static int
@@ -101,7 +115,17 @@ resolve_id (struct job *j, const struct ch_fetch_request *req)
       snprintf (j->id, sizeof j->id, "%s", req->candidates[i]);
       return 0;
     }
-  return ch_glance_find_by_sha1 (&j->http, j->cfg->glance_url, j->name, j->id);
+  if (j->cfg->glance_url == NULL || j->glance_why[0])
+    return 0;                    /* peers alone: the id may stay unknown */
+  if (ch_glance_find_by_sha1 (&j->http, j->cfg->glance_url, j->name, j->id) == 0)
+    return 0;
+  if (j->cfg->n_peers == 0)
+    return -1;
+  /* The peers may still have it; their manifests may name the image. */
+  snprintf (j->glance_why, sizeof j->glance_why, "%s", ch_last_error ());
+  j->id[0] = '\0';
+  ch_log (LOG_INFO, "fetch %s: %s; asking the peers", j->name, j->glance_why);
+  return 0;
 }
 
 /* Nova refuses an image whose header names another file; so do we. */
@@ -199,13 +223,19 @@ sha256_fd (int fd, char hex[65])
   return r;
 }
 
-/* Publish build-dir file TMP as _base/NAME: owned like _base, durable,
- * never replacing anything. */
+/* Publish build-dir file TMP as _base/NAME: owned like _base, 0644,
+ * durable, never replacing anything. */
 static int
 publish (struct job *j, int fd, const char *tmp, const char *name)
 {
   if (ch_own_like (fd, j->base_fd, name) < 0)
     return -1;
+  /* As Nova leaves its bases, and so a peer's web server can read them
+   * (the build file was 0600 while it was being written). */
+  if (fchmod (fd, 0644) < 0) {
+    ch_error ("chmod %s: %m", tmp);
+    return -1;
+  }
   if (fsync (fd) < 0) {
     ch_error ("fsync %s: %m", tmp);
     return -1;
@@ -223,7 +253,7 @@ publish (struct job *j, int fd, const char *tmp, const char *name)
 }
 
 static int
-write_manifest (struct job *j, int fd, const char *source)
+write_manifest (struct job *j, int fd, const struct origin *o)
 {
   struct ch_manifest m = { .size = 0 };
   CLEANUP_FREE char *json = NULL;
@@ -238,12 +268,15 @@ write_manifest (struct job *j, int fd, const char *source)
   }
   snprintf (m.name, sizeof m.name, "%s", j->name);
   m.size = (uint64_t) st.st_size;
-  if (sha256_fd (fd, m.sha256) < 0)
+  if (o->sha256 && o->sha256[0])
+    snprintf (m.sha256, sizeof m.sha256, "%s", o->sha256);
+  else if (sha256_fd (fd, m.sha256) < 0)
     return -1;
-  snprintf (m.image_id, sizeof m.image_id, "%s", j->id);
-  snprintf (m.source, sizeof m.source, "%s", source);
-  snprintf (m.glance_hash_algo, sizeof m.glance_hash_algo, "%s", j->img.hash_algo);
-  snprintf (m.glance_hash, sizeof m.glance_hash, "%s", j->img.hash_value);
+  snprintf (m.image_id, sizeof m.image_id, "%s", o->image_id ? o->image_id : "");
+  snprintf (m.source, sizeof m.source, "%s", o->source);
+  snprintf (m.glance_hash_algo, sizeof m.glance_hash_algo, "%s",
+            o->glance_hash_algo ? o->glance_hash_algo : "");
+  snprintf (m.glance_hash, sizeof m.glance_hash, "%s", o->glance_hash ? o->glance_hash : "");
   if ((json = ch_manifest_format (&m)) == NULL)
     return -1;
   snprintf (mname, sizeof mname, "%s%s", j->name, CH_MANIFEST_SUFFIX);
@@ -259,41 +292,66 @@ write_manifest (struct job *j, int fd, const char *source)
   return publish (j, mfd, mname, mname);
 }
 
-static int
-fetch_locked (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_result *res)
+/* An http.c error without its "GET <url>: " prefix, for the summary. */
+static const char *
+short_error (const char *err)
 {
-  struct ch_download d = { 0 };
-  CLEANUP_FREE char *url = NULL;
-  CLEANUP_CLOSE int fd = -1, raw_fd = -1;
-  char dl[64];
-  struct stat st;
-  int pub_fd;
-  const char *pub_tmp;
-  char conv[64];
+  const char *p;
 
-  if (fstatat (j->base_fd, j->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-    return 0;                    /* someone fetched it while we waited */
-  if (ch_glance_show (&j->http, j->cfg->glance_url, j->id, &j->img) < 0)
+  if (strncmp (err, "GET ", 4) == 0 && (p = strstr (err + 4, ": ")) != NULL)
+    return p + 2;
+  return err;
+}
+
+/* Record what source LABEL answered, for the error if every source fails. */
+static void
+answer (struct job *j, const char *label, const char *why)
+{
+  size_t n = strlen (j->answers);
+
+  snprintf (j->answers + n, sizeof j->answers - n, "%s%s: %.*s", n ? "; " : "", label,
+            ANSWER_MAX, why);
+}
+
+/* A download's error says the source served another file than it promised
+ * (size or hash mismatch, larger than announced): not worth resuming. */
+static bool
+wrong_file (const char *err)
+{
+  return strstr (err, "mismatch") != NULL || strstr (err, "larger than") != NULL;
+}
+
+/* A download failed on this host's side (disk full, I/O error): another
+ * source would fail the same way. */
+static bool
+local_failure (const char *err)
+{
+  return strstr (err, ": write: ") != NULL || strstr (err, ": ftruncate: ") != NULL ||
+         strstr (err, ": fstat: ") != NULL || strstr (err, "reading back the partial file");
+}
+
+/* Open (once) the build file in the private build directory.  A partial
+ * download a dead process left is resumed, never published: http.c checks
+ * whether it is a prefix of what the source serves. */
+static int
+open_download (struct job *j)
+{
+  CLEANUP_CLOSE int fd = -1;
+  struct stat st;
+  char dl[64];
+
+  if (j->dl_fd >= 0)
+    return 0;
+  if (j->tmp_fd < 0 &&
+      (j->tmp_fd = ch_open_private_dir (j->base_fd, j->cfg->base_dir, CH_TEMP_DIR)) < 0)
     return -1;
-  if (strcmp (j->img.disk_format, "raw") != 0 && strcmp (j->img.disk_format, "qcow2") != 0) {
-    ch_error ("image %s is %s; cowherd fetches raw and qcow2 images only", j->id,
-              j->img.disk_format);
-    return -1;
-  }
-  if (j->img.size > IMAGE_MAX) {
-    ch_error ("image %s is larger than 16 TiB", j->id);
-    return -1;
-  }
-  if ((j->tmp_fd = ch_open_private_dir (j->base_fd, j->cfg->base_dir, CH_TEMP_DIR)) < 0)
-    return -1;
-  /* A partial download a dead process left is resumed, never published. */
   snprintf (dl, sizeof dl, "%s%s", j->name, DOWNLOAD_SUFFIX);
   fd = openat (j->tmp_fd, dl, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0 || fstat (fd, &st) < 0) {
     ch_error ("open %s/%s/%s: %m", j->cfg->base_dir, CH_TEMP_DIR, dl);
     return -1;
   }
-  if (!S_ISREG (st.st_mode) || (uint64_t) st.st_size > j->img.size) {
+  if (!S_ISREG (st.st_mode)) {
     if (ftruncate (fd, 0) < 0) {
       ch_error ("truncate %s: %m", dl);
       return -1;
@@ -302,8 +360,176 @@ fetch_locked (struct job *j, const struct ch_fetch_request *req, struct ch_fetch
   else if (st.st_size > 0)
     ch_log (LOG_INFO, "%s: resuming a partial download at %lld bytes", j->name,
             (long long) st.st_size);
+  j->dl_fd = CH_STEAL_FD (fd);
+  return 0;
+}
 
+/* Forget what the build file holds: it is not worth resuming (a wrong
+ * file).  An empty build file is removed when the fetch ends. */
+static void
+discard_download (struct job *j)
+{
+  if (j->dl_fd >= 0 && ftruncate (j->dl_fd, 0) < 0)
+    ch_log (LOG_WARNING, "%s: cannot truncate the build file: %m", j->name);
+}
+
+/* The verified build file becomes _base/<name>: a qcow2 is refused if its
+ * header names another file (as Nova does) and converted to raw when
+ * force_raw_images.  WHAT names the image in errors.  0 published, 1 not
+ * this file (ch_error says why), -1 when publishing failed. */
+static int
+deliver (struct job *j, struct ch_fetch_result *res, bool qcow2, const char *what,
+         struct origin *o)
+{
+  CLEANUP_CLOSE int raw_fd = -1;
+  char dl[64], conv[64];
+  const char *pub_tmp = dl;
+  int pub_fd = j->dl_fd;
+  struct stat st;
+
+  snprintf (dl, sizeof dl, "%s%s", j->name, DOWNLOAD_SUFFIX);
+  if (qcow2) {
+    if (refuse_references (j->dl_fd, what) < 0) {
+      discard_download (j);
+      return 1;
+    }
+    if (j->cfg->force_raw_images) {
+      /* A failed conversion keeps the verified download for another try. */
+      if (convert_to_raw (j, j->dl_fd, &raw_fd) < 0)
+        return 1;
+      unlinkat (j->tmp_fd, dl, 0);
+      close (j->dl_fd);
+      j->dl_fd = -1;
+      snprintf (conv, sizeof conv, "%s.raw", j->name);
+      pub_fd = raw_fd;
+      pub_tmp = conv;
+      o->sha256 = NULL;            /* that was the qcow2's */
+    }
+  }
+  if (publish (j, pub_fd, pub_tmp, j->name) < 0)
+    return -1;
+  /* The base is good without it; a peer just will not take it from us. */
+  if (write_manifest (j, pub_fd, o) < 0)
+    ch_log (LOG_WARNING, "%s/%s: no manifest written: %s", j->cfg->base_dir, j->name,
+            ch_last_error ());
+  if (fstat (pub_fd, &st) == 0)
+    res->size = (uint64_t) st.st_size;
+  res->fetched = true;
+  snprintf (j->source, sizeof j->source, "%s", o->source);
+  return 0;
+}
+
+/* Glance's record of the image, to check peers' manifests against and to
+ * download from.  A failure here only means Glance cannot give it; peers
+ * may (an image deleted in Glance is what peers are for). */
+static void
+glance_lookup (struct job *j)
+{
+  if (j->cfg->glance_url == NULL || j->glance_why[0] || j->id[0] == '\0')
+    return;
+  if (ch_glance_show (&j->http, j->cfg->glance_url, j->id, &j->img) < 0) {
+    snprintf (j->glance_why, sizeof j->glance_why, "%s", ch_last_error ());
+    memset (&j->img, 0, sizeof j->img);
+    if (j->cfg->n_peers > 0)
+      ch_log (LOG_INFO, "fetch %s: %s; peers' copies are checked against their manifests "
+              "and the image id only", j->name, j->glance_why);
+    return;
+  }
+  j->have_img = true;
+  if (strcmp (j->img.disk_format, "raw") != 0 && strcmp (j->img.disk_format, "qcow2") != 0)
+    snprintf (j->glance_why, sizeof j->glance_why,
+              "image %s is %s; cowherd fetches raw and qcow2 images only", j->id,
+              j->img.disk_format);
+  else if (j->img.size > CH_IMAGE_SIZE_MAX)
+    snprintf (j->glance_why, sizeof j->glance_why, "image %s is larger than 16 TiB", j->id);
+}
+
+/* Try one peer.  0 published, 1 not from this peer (answer recorded), -1
+ * a failure no other source would avoid. */
+static int
+try_peer (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_result *res,
+          const char *peer)
+{
+  struct ch_peer_expect e = { .name = j->name, .image_id = j->id,
+                              .img = j->have_img ? &j->img : NULL };
+  struct ch_http dl_http = j->peer_http;
+  struct ch_manifest m;
+  struct origin o = { 0 };
+  char shown[1024], label[1100], why[CH_ERROR_MAX], sha[65], source[1100];
+  enum ch_peer_answer a;
+  enum ch_fmt fmt;
+  int r;
+
+  ch_peer_display (peer, shown, sizeof shown);
+  snprintf (label, sizeof label, "peer %s", shown);
+  a = ch_peer_manifest (&j->peer_http, peer, &e, &m, why, sizeof why);
+  if (a != CH_PEER_HAS) {
+    ch_log (a == CH_PEER_ABSENT ? LOG_INFO : LOG_WARNING, "fetch %s: %s: %s; skipped",
+            j->name, label, why);
+    answer (j, label, why);
+    return 1;
+  }
+  if (open_download (j) < 0)
+    return -1;
+  /* The manifest was a small request; the file is worth the retries. */
+  dl_http.retries = j->cfg->retries;
+  if (ch_peer_download (&dl_http, peer, &m, j->dl_fd, req->progress, req->opaque, sha) < 0) {
+    const char *err = ch_last_error ();
+
+    if (local_failure (err))
+      return -1;
+    if (wrong_file (err)) {
+      discard_download (j);
+      ch_log (LOG_WARNING, "fetch %s: %s serves a different file than its manifest: %s",
+              j->name, label, short_error (err));
+      answer (j, label, strstr (err, "hash mismatch") ? "serves a different file (sha256 mismatch)"
+                                                    : "serves a different file (size mismatch)");
+    }
+    else {
+      ch_log (LOG_WARNING, "fetch %s: %s: %s", j->name, label, short_error (err));
+      answer (j, label, short_error (err));
+    }
+    return 1;
+  }
+  if (ch_probe_format (j->dl_fd, &fmt) < 0)
+    return -1;
+  snprintf (source, sizeof source, "%s%s", shown, j->name);
+  o.source = source;
+  /* Not known here: the peer's word, checked against Glance when it could be. */
+  o.image_id = j->id[0] ? j->id : ch_glance_valid_id (m.image_id) ? m.image_id : "";
+  o.glance_hash_algo = m.glance_hash_algo;
+  o.glance_hash = m.glance_hash;
+  o.sha256 = sha;
+  r = deliver (j, res, fmt == CH_FMT_QCOW2, j->name, &o);
+  if (r == 1) {
+    ch_log (LOG_WARNING, "fetch %s: %s: %s", j->name, label, ch_last_error ());
+    answer (j, label, ch_last_error ());
+    return 1;
+  }
+  if (r == 0 && j->id[0] == '\0')
+    snprintf (j->id, sizeof j->id, "%s", o.image_id);
+  return r;
+}
+
+/* Download from Glance.  0 published, 1 not from Glance (answer recorded,
+ * ch_error set), -1 a failure to publish. */
+static int
+try_glance (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_result *res)
+{
+  struct ch_download d = { 0 };
+  struct origin o = { 0 };
+  CLEANUP_FREE char *url = NULL;
+  bool qcow2;
+  int r;
+
+  if (j->glance_why[0]) {
+    ch_error ("%s", j->glance_why);
+    goto refused;
+  }
+  if (open_download (j) < 0)
+    return -1;
   if (asprintf (&url, "%s/v2/images/%s/file", j->cfg->glance_url, j->id) < 0) {
+    url = NULL;
     ch_error ("asprintf: %m");
     return -1;
   }
@@ -320,63 +546,89 @@ fetch_locked (struct job *j, const struct ch_fetch_request *req, struct ch_fetch
   }
   else {
     ch_error ("image %s: Glance records no hash to verify it against", j->id);
-    return -1;
+    goto refused;
   }
   d.progress = req->progress;
   d.opaque = req->opaque;
-  if (ch_http_download (&j->http, &d, fd) < 0) {
+  if (ch_http_download (&j->http, &d, j->dl_fd) < 0) {
     /* A wrong file is not worth resuming; a broken transfer is. */
-    if (strstr (ch_last_error (), "mismatch") || strstr (ch_last_error (), "larger than"))
-      unlinkat (j->tmp_fd, dl, 0);
-    return -1;
+    if (wrong_file (ch_last_error ()))
+      discard_download (j);
+    goto refused;
   }
-
-  pub_fd = fd;
-  pub_tmp = dl;
-  if (strcmp (j->img.disk_format, "qcow2") == 0) {
+  qcow2 = strcmp (j->img.disk_format, "qcow2") == 0;
+  if (qcow2) {
     enum ch_fmt fmt;
 
-    if (ch_probe_format (fd, &fmt) < 0 || fmt != CH_FMT_QCOW2) {
+    if (ch_probe_format (j->dl_fd, &fmt) < 0)
+      return -1;
+    if (fmt != CH_FMT_QCOW2) {
       ch_error ("image %s: Glance says qcow2, but it is not", j->id);
-      unlinkat (j->tmp_fd, dl, 0);
-      return -1;
-    }
-    if (refuse_references (fd, j->id) < 0) {
-      unlinkat (j->tmp_fd, dl, 0);
-      return -1;
-    }
-    if (j->cfg->force_raw_images) {
-      if (convert_to_raw (j, fd, &raw_fd) < 0)
-        return -1;
-      unlinkat (j->tmp_fd, dl, 0);
-      snprintf (conv, sizeof conv, "%s.raw", j->name);
-      pub_fd = raw_fd;
-      pub_tmp = conv;
+      discard_download (j);
+      goto refused;
     }
   }
-  if (publish (j, pub_fd, pub_tmp, j->name) < 0)
-    return -1;
-  /* The base is good without it; a peer just will not take it from us. */
-  if (write_manifest (j, pub_fd, url) < 0)
-    ch_log (LOG_WARNING, "%s/%s: no manifest written: %s", j->cfg->base_dir, j->name,
-            ch_last_error ());
-  if (fstat (pub_fd, &st) == 0)
-    res->size = (uint64_t) st.st_size;
-  res->fetched = true;
-  return 0;
+  o.source = url;
+  o.image_id = j->id;
+  /* What Glance recorded, so peers taking this base can be checked. */
+  if (j->img.hash_algo[0] && j->img.hash_value[0]) {
+    o.glance_hash_algo = j->img.hash_algo;
+    o.glance_hash = j->img.hash_value;
+  }
+  else if (j->img.checksum[0]) {
+    o.glance_hash_algo = "md5";
+    o.glance_hash = j->img.checksum;
+  }
+  r = deliver (j, res, qcow2, j->id, &o);
+  if (r != 1)
+    return r;
+ refused:
+  answer (j, "glance", short_error (ch_last_error ()));
+  return 1;
+}
+
+static int
+fetch_locked (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_result *res)
+{
+  struct stat st;
+  int r = 1;
+
+  if (fstatat (j->base_fd, j->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return 0;                    /* someone fetched it while we waited */
+  glance_lookup (j);
+  /* Peers first, in the configured order: a copy next door is cheaper. */
+  for (size_t i = 0; r == 1 && i < j->cfg->n_peers; i++)
+    r = try_peer (j, req, res, j->cfg->peers[i]);
+  if (r == 1 && j->cfg->glance_url)
+    r = try_glance (j, req, res);
+  if (r == 1) {
+    /* Glance alone says what went wrong as it always did; with peers, one
+     * line says what each source answered. */
+    if (j->cfg->n_peers > 0)
+      ch_error ("no source could give %s: %s", j->name, j->answers);
+    r = -1;
+  }
+  if (r < 0 && j->dl_fd >= 0 && fstat (j->dl_fd, &st) == 0 && st.st_size == 0) {
+    char dl[64];
+
+    snprintf (dl, sizeof dl, "%s%s", j->name, DOWNLOAD_SUFFIX);
+    unlinkat (j->tmp_fd, dl, 0);
+  }
+  return r;
 }
 
 int
 ch_fetch (const struct ch_config *cfg, const struct ch_fetch_request *req,
           struct ch_fetch_result *res)
 {
-  struct job j = { .cfg = cfg, .base_fd = -1, .tmp_fd = -1 };
+  struct job j = { .cfg = cfg, .base_fd = -1, .tmp_fd = -1, .dl_fd = -1 };
   double t0 = ch_now_ms (), waited = 0;
   int lock_fd = -1, r = -1;
 
   memset (res, 0, sizeof *res);
-  if (cfg->glance_url == NULL) {
-    ch_error ("no image source is configured ([glance] url in %s)", "cowherd.conf");
+  if (cfg->glance_url == NULL && cfg->n_peers == 0) {
+    ch_error ("no image source is configured ([glance] url or [peers] urls in %s)",
+              "cowherd.conf");
     return -1;
   }
   j.http = (struct ch_http) {
@@ -384,10 +636,19 @@ ch_fetch (const struct ch_config *cfg, const struct ch_fetch_request *req,
     .connect_timeout = cfg->connect_timeout, .stall_timeout = cfg->stall_timeout,
     .retries = cfg->retries,
   };
-  if (read_token (&j) < 0 || resolve_id (&j, req) < 0)
+  /* Peers get no Glance token.  Their manifests are small requests: a peer
+   * that does not answer at once is passed over, not waited for. */
+  j.peer_http = j.http;
+  j.peer_http.ssh_key = cfg->peer_ssh_key;
+  j.peer_http.retries = 0;
+  if (cfg->glance_url && read_token (&j) < 0) {
+    if (cfg->n_peers == 0)
+      return -1;
+    snprintf (j.glance_why, sizeof j.glance_why, "%s", ch_last_error ());
+  }
+  if (resolve_id (&j, req) < 0)
     return -1;
   snprintf (res->name, sizeof res->name, "%s", j.name);
-  snprintf (res->image_id, sizeof res->image_id, "%s", j.id);
   if ((j.base_fd = ch_open_dir (cfg->base_dir, true)) < 0)
     return -1;
   /* Nova fetches an original under this same lock. */
@@ -395,12 +656,15 @@ ch_fetch (const struct ch_config *cfg, const struct ch_fetch_request *req,
     r = fetch_locked (&j, req, res);
     ch_unlock (lock_fd);
   }
+  snprintf (res->image_id, sizeof res->image_id, "%s", j.id);
   if (r == 0 && res->fetched) {
     res->ms = ch_now_ms () - t0;
     ch_log (LOG_INFO, "fetch %s/%s: image %s from %s, %llu bytes: done in %.0f ms",
-            cfg->base_dir, j.name, j.id, cfg->glance_url, (unsigned long long) res->size,
-            res->ms);
+            cfg->base_dir, j.name, j.id[0] ? j.id : "(id unknown)", j.source,
+            (unsigned long long) res->size, res->ms);
   }
+  if (j.dl_fd >= 0)
+    close (j.dl_fd);
   if (j.tmp_fd >= 0)
     close (j.tmp_fd);
   close (j.base_fd);

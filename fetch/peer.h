@@ -1,0 +1,60 @@
+/* cowherd: peers, other hosts' _base as image sources.
+ *
+ * A peer is the URL of another host's image cache (sftp://, http(s)://,
+ * file://, ending in '/').  cowherd publishes a manifest beside every base
+ * it fetches (<name>.cowherd.json, manifest.h); a peer's copy of a base is
+ * taken only through that manifest: it must name the base, agree with the
+ * image id and with what Glance records for it when those are known, and
+ * the file must arrive with the manifest's size and sha256. */
+#ifndef COWHERD_PEER_H
+#define COWHERD_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "glance.h"
+#include "http.h"
+#include "manifest.h"
+
+/* The largest image cowherd will fetch from any source: 16 TiB. */
+#define CH_IMAGE_SIZE_MAX (16ULL << 40)
+
+/* What a peer answered about a base. */
+enum ch_peer_answer {
+  CH_PEER_HAS,          /* a manifest that fits: try its file */
+  CH_PEER_ABSENT,       /* no manifest (404): the peer does not have it */
+  CH_PEER_REFUSED,      /* a manifest, but malformed, huge, or not for this image */
+  CH_PEER_DOWN,         /* no answer: unreachable, timed out, another status */
+};
+
+/* What the base must be: NAME always; IMAGE_ID ("" or NULL if unknown) and
+ * Glance's record IMG (NULL if none: Glance not configured, unreachable,
+ * or the image deleted there) when known. */
+struct ch_peer_expect {
+  const char *name;
+  const char *image_id;
+  const struct ch_glance_image *img;
+};
+
+/* GET <peer><name>.cowherd.json (at most CH_MANIFEST_MAX bytes) into *M and
+ * check it against E.  Anything but CH_PEER_HAS leaves a short reason in
+ * WHY (no URL in it: the caller names the peer). */
+enum ch_peer_answer ch_peer_manifest (const struct ch_http *h, const char *peer,
+                                      const struct ch_peer_expect *e, struct ch_manifest *m,
+                                      char *why, size_t why_len);
+
+/* Stream <peer><m->name> into DST_FD (empty, or a partial earlier attempt
+ * at the same base, which is resumed when it is a prefix of this file),
+ * sparse, checking m->size and m->sha256.  GOT_SHA256 receives the sha256
+ * of the file on success.  -1 with ch_error ("... size mismatch ..." or
+ * "... hash mismatch ..." when the peer serves a different file). */
+int ch_peer_download (const struct ch_http *h, const char *peer, const struct ch_manifest *m,
+                      int dst_fd, void (*progress) (void *, uint64_t, uint64_t), void *opaque,
+                      char got_sha256[65]);
+
+/* PEER's URL for logs, errors and manifests: without a password, if the
+ * URL carries one.  Writes at most LEN bytes to OUT, NUL-terminated. */
+void ch_peer_display (const char *peer, char *out, size_t len);
+
+#endif
