@@ -83,7 +83,8 @@ cmd_fetch (struct cli *cli, int argc, char *argv[])
     return -1;
   if (res.fetched)
     printf ("fetched %s/%s (image %s, %llu bytes) in %.1f s\n", cli->cfg.base_dir, res.name,
-            res.image_id, (unsigned long long) res.size, res.ms / 1000);
+            res.image_id[0] ? res.image_id : "id unknown", (unsigned long long) res.size,
+            res.ms / 1000);
   else
     printf ("%s/%s is already there\n", cli->cfg.base_dir, res.name);
   return 0;
