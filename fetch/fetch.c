@@ -16,6 +16,7 @@
 #include "fsutil.h"
 #include "glance.h"
 #include "http.h"
+#include "keystone.h"
 #include "lock.h"
 #include "log.h"
 #include "manifest.h"
@@ -33,6 +34,9 @@ struct job {
   struct ch_http http;                 /* Glance: carries the token */
   struct ch_http peer_http;            /* peers: never the token; the ssh key */
   char token[TOKEN_MAX + 1];
+  bool glance;                         /* Glance is a source ([glance] or [keystone]) */
+  const char *glance_url;              /* its endpoint; NULL only with glance_why */
+  char catalog_url[CH_KEYSTONE_URL_MAX + 1];  /* the endpoint Keystone's catalog gave */
   int base_fd, tmp_fd;
   int dl_fd;                           /* the build file every source writes */
   char name[CH_SHA1_HEX + 1];
@@ -81,6 +85,34 @@ read_token (struct job *j)
   return 0;
 }
 
+/* Glance's endpoint and token: [glance] url and token_file, or a Keystone
+ * token, with the image endpoint from Keystone's catalog unless [glance]
+ * url names it. */
+static int
+glance_auth (struct job *j)
+{
+  const struct ch_config *cfg = j->cfg;
+  CLEANUP_FREE char *token = NULL, *url = NULL;
+
+  j->glance_url = cfg->glance_url;
+  if (cfg->ks_auth_url == NULL)
+    return read_token (j);
+  if (ch_keystone_auth (cfg, &j->http, &token, cfg->glance_url ? NULL : &url) < 0)
+    return -1;
+  if (strlen (token) > TOKEN_MAX || (url && strlen (url) > CH_KEYSTONE_URL_MAX)) {
+    ch_error ("Keystone's token or image endpoint is too long");
+    return -1;
+  }
+  strcpy (j->token, token);
+  explicit_bzero (token, strlen (token));
+  j->http.token = j->token;
+  if (url) {
+    strcpy (j->catalog_url, url);
+    j->glance_url = j->catalog_url;
+  }
+  return 0;
+}
+
 /* Which image is cache entry j->name?  An id given, a candidate whose sha1
  * matches (Nova's metadata names the root disk's image), or Glance's
  * image_id_sha1 property. */
@@ -115,9 +147,9 @@ resolve_id (struct job *j, const struct ch_fetch_request *req)
       snprintf (j->id, sizeof j->id, "%s", req->candidates[i]);
       return 0;
     }
-  if (j->cfg->glance_url == NULL || j->glance_why[0])
+  if (!j->glance || j->glance_why[0])
     return 0;                    /* peers alone: the id may stay unknown */
-  if (ch_glance_find_by_sha1 (&j->http, j->cfg->glance_url, j->name, j->id) == 0)
+  if (ch_glance_find_by_sha1 (&j->http, j->glance_url, j->name, j->id) == 0)
     return 0;
   if (j->cfg->n_peers == 0)
     return -1;
@@ -425,9 +457,9 @@ deliver (struct job *j, struct ch_fetch_result *res, bool qcow2, const char *wha
 static void
 glance_lookup (struct job *j)
 {
-  if (j->cfg->glance_url == NULL || j->glance_why[0] || j->id[0] == '\0')
+  if (!j->glance || j->glance_why[0] || j->id[0] == '\0')
     return;
-  if (ch_glance_show (&j->http, j->cfg->glance_url, j->id, &j->img) < 0) {
+  if (ch_glance_show (&j->http, j->glance_url, j->id, &j->img) < 0) {
     snprintf (j->glance_why, sizeof j->glance_why, "%s", ch_last_error ());
     memset (&j->img, 0, sizeof j->img);
     if (j->cfg->n_peers > 0)
@@ -528,7 +560,7 @@ try_glance (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_r
   }
   if (open_download (j) < 0)
     return -1;
-  if (asprintf (&url, "%s/v2/images/%s/file", j->cfg->glance_url, j->id) < 0) {
+  if (asprintf (&url, "%s/v2/images/%s/file", j->glance_url, j->id) < 0) {
     url = NULL;
     ch_error ("asprintf: %m");
     return -1;
@@ -599,7 +631,7 @@ fetch_locked (struct job *j, const struct ch_fetch_request *req, struct ch_fetch
   /* Peers first, in the configured order: a copy next door is cheaper. */
   for (size_t i = 0; r == 1 && i < j->cfg->n_peers; i++)
     r = try_peer (j, req, res, j->cfg->peers[i]);
-  if (r == 1 && j->cfg->glance_url)
+  if (r == 1 && j->glance)
     r = try_glance (j, req, res);
   if (r == 1) {
     /* Glance alone says what went wrong as it always did; with peers, one
@@ -626,9 +658,9 @@ ch_fetch (const struct ch_config *cfg, const struct ch_fetch_request *req,
   int lock_fd = -1, r = -1;
 
   memset (res, 0, sizeof *res);
-  if (cfg->glance_url == NULL && cfg->n_peers == 0) {
-    ch_error ("no image source is configured ([glance] url or [peers] urls in %s)",
-              "cowherd.conf");
+  if (cfg->glance_url == NULL && cfg->ks_auth_url == NULL && cfg->n_peers == 0) {
+    ch_error ("no image source is configured ([glance] url, [keystone] auth_url or "
+              "[peers] urls in %s)", "cowherd.conf");
     return -1;
   }
   j.http = (struct ch_http) {
@@ -641,7 +673,8 @@ ch_fetch (const struct ch_config *cfg, const struct ch_fetch_request *req,
   j.peer_http = j.http;
   j.peer_http.ssh_key = cfg->peer_ssh_key;
   j.peer_http.retries = 0;
-  if (cfg->glance_url && read_token (&j) < 0) {
+  j.glance = cfg->glance_url != NULL || cfg->ks_auth_url != NULL;
+  if (j.glance && glance_auth (&j) < 0) {
     if (cfg->n_peers == 0)
       return -1;
     snprintf (j.glance_why, sizeof j.glance_why, "%s", ch_last_error ());

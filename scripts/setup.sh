@@ -11,7 +11,7 @@ packages=(
   libxml2-dev libinih-dev libjson-c-dev libssl-dev libcurl4-openssl-dev libcmocka-dev valgrind
   # the real things the tests and the demo run
   libvirt-daemon-system libvirt-clients qemu-utils qemu-system-x86
-  dosfstools e2fsprogs util-linux iproute2 python3 curl glance-api openssh-server openssh-client
+  dosfstools e2fsprogs util-linux iproute2 python3 curl glance-api keystone openssh-server openssh-client
   # benchmarks
   hyperfine
 )
