@@ -60,7 +60,7 @@ init (struct fake *f)
 
 /* Add disk DEV whose chain is the NULL-terminated list of (path, exists). */
 static void
-disk (struct fake *f, const char *dev, const char *top, bool top_exists, ...)
+disk (struct fake *f, const char *dev, const char *top, int top_exists, ...)
 {
   size_t d = f->dom.n_disks++;
   struct ch_chain *c = &f->chains[d];
