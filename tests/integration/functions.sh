@@ -350,6 +350,30 @@ file = $COWHERD_LOG
 EOF
 }
 
+# ---- servers the tests start -----------------------------------------------
+
+# free_port: a TCP port nothing listens on at 127.0.0.1.
+free_port() {
+    local port i
+    for ((i = 0; i < 20; i++)); do
+        port=$("$PYTHON" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+        if [ -z "$(ss -Hltn "sport = :$port")" ]; then
+            printf '%s\n' "$port"
+            return 0
+        fi
+    done
+    die "no free TCP port found"
+}
+
+# since_s T0: seconds since T0 (an $EPOCHREALTIME), to 0.1 s.
+since_s() {
+    "$PYTHON" -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' \
+        "$1" "$EPOCHREALTIME"
+}
+
 # ---- Nova-like fixtures ----------------------------------------------------
 
 # hookhost_up DIR [TIMEOUT]: private /etc/cowherd and /var/lib/nova without a

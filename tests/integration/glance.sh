@@ -49,7 +49,7 @@ glance_up() {
     cleanup_fn glance_down
     # A port found free can be taken before glance-api binds it: retry.
     for try in 1 2 3; do
-        _glance_write_conf "$(_glance_free_port)"
+        _glance_write_conf "$(free_port)"
         if [ "$try" = 1 ]; then
             t0=$EPOCHREALTIME
             glance-manage --config-file "$GLANCE_CONF" db_sync \
@@ -57,7 +57,7 @@ glance_up() {
                 tail -n 20 "$GLANCE_DIR/db_sync.log" >&2
                 die "glance-manage db_sync failed"
             }
-            note "glance-manage db_sync took $(_glance_since "$t0") s"
+            note "glance-manage db_sync took $(since_s "$t0") s"
         fi
         _glance_start && return 0
         grep -q "Address already in use\|Could not bind" "$GLANCE_DIR/glance-api.out" ||
@@ -66,22 +66,6 @@ glance_up() {
     done
     tail -n 30 "$GLANCE_DIR/glance-api.out" "$GLANCE_LOG" >&2 || true
     die "glance-api did not start"
-}
-
-# _glance_free_port: a TCP port nothing listens on at 127.0.0.1.
-_glance_free_port() {
-    local port i
-    for ((i = 0; i < 20; i++)); do
-        port=$("$PYTHON" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-        if [ -z "$(ss -Hltn "sport = :$port")" ]; then
-            printf '%s\n' "$port"
-            return 0
-        fi
-    done
-    die "no free TCP port found"
 }
 
 # _glance_write_conf PORT: the private glance-api.conf.  Access lines come
@@ -134,7 +118,7 @@ _glance_start() {
         if grep -qF "($GLANCE_PID) wsgi starting up on $GLANCE_URL" "$GLANCE_LOG" 2>/dev/null &&
             curl -sf -o /dev/null --max-time 5 "$GLANCE_URL/v2/images"; then
             note "glance-api up at $GLANCE_URL (pid $GLANCE_PID)," \
-                "answering after $(_glance_since "$t0") s"
+                "answering after $(since_s "$t0") s"
             return 0
         fi
         if ! kill -0 "$GLANCE_PID" 2>/dev/null; then
@@ -147,12 +131,6 @@ _glance_start() {
     glance_down
     tail -n 30 "$GLANCE_DIR/glance-api.out" "$GLANCE_LOG" >&2 || true
     die "glance-api did not answer within $GLANCE_START_TIMEOUT s"
-}
-
-# _glance_since T0: seconds since T0 (an $EPOCHREALTIME), to 0.1 s.
-_glance_since() {
-    "$PYTHON" -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' \
-        "$1" "$EPOCHREALTIME"
 }
 
 # glance_down: stop glance-api by pid and wait for it; SIGKILL after 15 s.

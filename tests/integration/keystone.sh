@@ -80,11 +80,11 @@ keystone_up() {
         wait "$pid" || die "keystone-manage failed"
     done
     _ks_wal
-    note "keystone-manage db_sync, fernet_setup, credential_setup took $(_ks_since "$t0") s"
+    note "keystone-manage db_sync, fernet_setup, credential_setup took $(since_s "$t0") s"
     # A port found free can be taken before uWSGI binds it: retry (the
     # identity endpoints name the port, so bootstrap again; it updates them).
     for try in 1 2 3; do
-        port=$(_ks_free_port)
+        port=$(free_port)
         export KEYSTONE_URL=http://127.0.0.1:$port/v3
         t0=$EPOCHREALTIME
         _ks_manage bootstrap --bootstrap-password "$KEYSTONE_ADMIN_PASSWORD" \
@@ -92,7 +92,7 @@ keystone_up() {
             --bootstrap-role-name admin --bootstrap-service-name keystone \
             --bootstrap-admin-url "$KEYSTONE_URL" --bootstrap-public-url "$KEYSTONE_URL" \
             --bootstrap-internal-url "$KEYSTONE_URL" --bootstrap-region-id RegionOne
-        note "keystone-manage bootstrap took $(_ks_since "$t0") s"
+        note "keystone-manage bootstrap took $(since_s "$t0") s"
         _ks_write_uwsgi_ini "$port"
         if _ks_start "$port"; then
             KEYSTONE_ADMIN_TOKEN=$(keystone_token admin "$KEYSTONE_ADMIN_PASSWORD" admin) ||
@@ -129,28 +129,6 @@ db = sqlite3.connect(sys.argv[1])
 print(db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
 db.close()' "$KEYSTONE_DIR/keystone.sqlite") || die "keystone: cannot set WAL mode"
     [ "$mode" = wal ] || die "keystone: the database is in journal mode '$mode', not wal"
-}
-
-# _ks_free_port: a TCP port nothing listens on at 127.0.0.1.
-_ks_free_port() {
-    local port i
-    for ((i = 0; i < 20; i++)); do
-        port=$("$PYTHON" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-        if [ -z "$(ss -Hltn "sport = :$port")" ]; then
-            printf '%s\n' "$port"
-            return 0
-        fi
-    done
-    die "no free TCP port found"
-}
-
-# _ks_since T0: seconds since T0 (an $EPOCHREALTIME), to 0.1 s.
-_ks_since() {
-    "$PYTHON" -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' \
-        "$1" "$EPOCHREALTIME"
 }
 
 # _ks_write_conf: the private keystone.conf.  Fernet tokens (the default
@@ -231,7 +209,7 @@ _ks_start() {
             curl -sf --max-time 10 "$KEYSTONE_URL" 2>/dev/null | grep -qF '"id": "v3.'; then
             mapfile -t _ks_worker_pids < <(sed -n 's/^spawned uWSGI worker [0-9]* (pid: \([0-9]*\),.*/\1/p' "$out")
             note "keystone up at $KEYSTONE_URL (uWSGI pid $KEYSTONE_PID," \
-                "worker ${_ks_worker_pids[*]}), answering after $(_ks_since "$t0") s"
+                "worker ${_ks_worker_pids[*]}), answering after $(since_s "$t0") s"
             return 0
         fi
         if ! kill -0 "$KEYSTONE_PID" 2>/dev/null; then

@@ -55,7 +55,7 @@ sshd_up() {
     cleanup_fn sshd_down
     # A port found free can be taken before sshd binds it: retry.
     for try in 1 2 3; do
-        _sshd_write_conf "$(_sshd_free_port)"
+        _sshd_write_conf "$(free_port)"
         "$sshd" -t -f "$SSHD_DIR/sshd_config" ||
             die "sshd -t rejects $SSHD_DIR/sshd_config"
         _sshd_start "$sshd" && return 0
@@ -64,22 +64,6 @@ sshd_up() {
     done
     tail -n 30 "$SSHD_LOG" "$SSHD_DIR/sshd.out" >&2 || true
     die "sshd did not start"
-}
-
-# _sshd_free_port: a TCP port nothing listens on at 127.0.0.1.
-_sshd_free_port() {
-    local port i
-    for ((i = 0; i < 20; i++)); do
-        port=$("$PYTHON" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-        if [ -z "$(ss -Hltn "sport = :$port")" ]; then
-            printf '%s\n' "$port"
-            return 0
-        fi
-    done
-    die "no free TCP port found"
 }
 
 # _sshd_write_conf PORT: the private sshd_config.

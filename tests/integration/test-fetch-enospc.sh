@@ -34,7 +34,7 @@ chown "$owner" "$NOVA_BASE"
 t0=$EPOCHREALTIME
 rc=0
 "$COWHERD_CLI" --config "$COWHERD_CONF" fetch "$image" >"$tmp/out" 2>"$tmp/err" || rc=$?
-note "fetch onto a 16 MiB _base: exit $rc after $(_glance_since "$t0") s: $(cat "$tmp/err")"
+note "fetch onto a 16 MiB _base: exit $rc after $(since_s "$t0") s: $(cat "$tmp/err")"
 [ "$rc" = 1 ] || { show_log; die "fetch onto a full disk: exit $rc, want 1"; }
 [ "$(wc -l <"$tmp/err")" = 1 ] || { cat "$tmp/err" >&2; die "want one stderr line"; }
 grep -qF "No space left on device" "$tmp/err" || die "unclear error: $(cat "$tmp/err")"

@@ -23,7 +23,7 @@ hookhost_up "$tmp/host"
 # The catalog: Glance in RegionOne, public as operators register it (no
 # version), internal with "/v2/" (cowherd adds /v2/... itself), admin at a
 # port nothing listens on, so a fetch that picked it would fail.
-dead=http://127.0.0.1:$(_ks_free_port)
+dead=http://127.0.0.1:$(free_port)
 keystone_endpoint image public RegionOne "$GLANCE_URL" >/dev/null
 keystone_endpoint image internal RegionOne "$GLANCE_URL/v2/" >/dev/null
 keystone_endpoint image admin RegionOne "$dead" >/dev/null

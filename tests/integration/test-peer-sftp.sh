@@ -32,7 +32,7 @@ sftp_url() {
     printf 'sftp://root@127.0.0.1:%s%s/\n' "$SSHD_PORT" "$1"
 }
 # A port nothing listens on: a peer that is down.
-down_url=sftp://root@127.0.0.1:$(_sshd_free_port)$tmp/peer-down/
+down_url=sftp://root@127.0.0.1:$(free_port)$tmp/peer-down/
 
 # use_sources URLS [glance]: $COWHERD_CONF with these peers (comma-separated)
 # and, with "glance", the Glance source.
