@@ -13,7 +13,7 @@ packages=(
   libvirt-daemon-system libvirt-clients qemu-utils qemu-system-x86
   dosfstools e2fsprogs util-linux iproute2 python3 curl glance-api keystone openssh-server openssh-client
   # benchmarks
-  hyperfine
+  hyperfine rsync
 )
 
 missing=()
