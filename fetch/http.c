@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include "cleanup.h"
 #include "error.h"
+#include "hashpipe.h"
 
 #define USER_AGENT "cowherd/0.1"
 #define MAX_HOPS 3
@@ -476,8 +476,7 @@ struct dl {
   struct req r;
   struct ch_download *d;
   int fd;
-  const EVP_MD *md;
-  EVP_MD_CTX *ctx;
+  struct ch_hashpipe *hp;              /* NULL: nothing to hash */
   uint64_t max;                        /* d->max_size, 0 read as no limit */
   uint64_t off;                        /* body bytes received so far */
   uint64_t start;                      /* where this attempt began */
@@ -602,8 +601,8 @@ restart (struct dl *x)
     set_why (x, "ftruncate: %m");
     return -1;
   }
-  if (x->md && EVP_DigestInit_ex (x->ctx, x->md, NULL) != 1) {
-    set_why (x, "cannot initialise %s", x->d->hash_algo);
+  if (x->hp && ch_hashpipe_reset (x->hp) < 0) {
+    set_why (x, "%s", ch_last_error ());
     return -1;
   }
   return 0;
@@ -664,8 +663,8 @@ on_data (char *p, size_t size, size_t n, void *opaque)
     set_why (x, "larger than the expected %" PRIu64 " bytes", x->d->expect_size);
     return 0;
   }
-  if (x->md && EVP_DigestUpdate (x->ctx, p, len) != 1) {
-    set_why (x, "%s failed", x->d->hash_algo);
+  if (x->hp && ch_hashpipe_update (x->hp, p, len) < 0) {
+    set_why (x, "%s", ch_last_error ());
     return 0;
   }
   return sink (x, (const unsigned char *) p, len) < 0 ? 0 : len;
@@ -695,7 +694,7 @@ hash_existing (struct dl *x, uint64_t n)
 {
   CLEANUP_FREE unsigned char *buf = NULL;
 
-  if (x->md == NULL)
+  if (x->hp == NULL)
     return 0;
   buf = malloc (READBACK_BUF);
   if (buf == NULL) {
@@ -713,8 +712,8 @@ hash_existing (struct dl *x, uint64_t n)
                r < 0 ? strerror (errno) : "it shrank");
       return -1;
     }
-    if (EVP_DigestUpdate (x->ctx, buf, (size_t) r) != 1) {
-      set_why (x, "%s failed", x->d->hash_algo);
+    if (ch_hashpipe_update (x->hp, buf, (size_t) r) < 0) {
+      set_why (x, "%s", ch_last_error ());
       return -1;
     }
     at += (uint64_t) r;
@@ -770,10 +769,11 @@ attempt (struct dl *x)
   wrote_fail = x->why[0] != '\0';
   if (settle (x) < 0 || wrote_fail)
     return FAILED;                     /* size, disk full, hash */
-  if (x->bad_status) {
+  if (is_http (x->r.c))
     curl_easy_getinfo (x->r.c, CURLINFO_RESPONSE_CODE, &code);
+  /* An error status is the answer, even where curl saw a failed resume. */
+  if (x->bad_status || code >= 400)
     return judge_status (x, code);
-  }
   if (rc == CURLE_OK)
     return is_http (x->r.c) ? judge_status (x, code) : DONE;
   describe (&x->r, rc, x->why, sizeof x->why);
@@ -788,6 +788,7 @@ transfer (const struct ch_http *h, struct dl *x)
 {
   bool restarted = false;
   int failures = 0;
+  char first[sizeof x->why] = "";
 
   for (;;) {
     switch (attempt (x)) {
@@ -803,24 +804,22 @@ transfer (const struct ch_http *h, struct dl *x)
       continue;
     case TRANSIENT:
       if (failures >= h->retries) {
-        if (failures > 0) {
-          size_t l = strlen (x->why);
+        size_t l = strlen (x->why);
+
+        /* The first failure is often the cause; later ones its echo. */
+        if (failures > 0 && first[0] && strcmp (first, x->why) != 0)
+          snprintf (x->why + l, sizeof x->why - l, " (%d attempts; the first: %s)",
+                    failures + 1, first);
+        else if (failures > 0)
           snprintf (x->why + l, sizeof x->why - l, " (%d attempts)", failures + 1);
-        }
         return -1;
       }
+      if (failures == 0)
+        snprintf (first, sizeof first, "%s", x->why);
       backoff (failures++);
       continue;
     }
   }
-}
-
-static void
-hex (const unsigned char *p, unsigned n, char *out)
-{
-  for (unsigned i = 0; i < n; i++)
-    sprintf (out + 2 * i, "%02x", p[i]);
-  out[2 * n] = '\0';
 }
 
 /* Size and hash of what arrived, against what the source promised. */
@@ -830,23 +829,25 @@ verify (struct dl *x)
   struct ch_download *d = x->d;
 
   d->got_size = x->off;
-  d->got_hash[0] = '\0';
-  if (x->md) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
+  d->got_hash[0] = d->got_sha256[0] = '\0';
+  if (x->hp) {
+    char h[2][129];
 
-    if (EVP_DigestFinal_ex (x->ctx, md, &n) != 1 || 2 * n >= sizeof d->got_hash) {
-      set_why (x, "%s failed", d->hash_algo);
+    if (ch_hashpipe_final (x->hp, h) < 0) {
+      set_why (x, "%s", ch_last_error ());
       return -1;
     }
-    hex (md, n, d->got_hash);
+    if (d->hash_algo)
+      snprintf (d->got_hash, sizeof d->got_hash, "%s", h[0]);
+    if (d->want_sha256)
+      snprintf (d->got_sha256, sizeof d->got_sha256, "%s", h[d->hash_algo ? 1 : 0]);
   }
   if (d->expect_size && x->off != d->expect_size) {
     set_why (x, "size mismatch: received %" PRIu64 " bytes, the source says %" PRIu64,
              x->off, d->expect_size);
     return -1;
   }
-  if (x->md && d->expect_hash && strcasecmp (d->got_hash, d->expect_hash) != 0) {
+  if (d->hash_algo && d->expect_hash && strcasecmp (d->got_hash, d->expect_hash) != 0) {
     set_why (x, "hash mismatch: %s of what was received is %.16s..., the source says %.16s...",
              d->hash_algo, d->got_hash, d->expect_hash);
     return -1;
@@ -900,23 +901,23 @@ ch_http_download (const struct ch_http *h, struct ch_download *d, int dst_fd)
   struct dl x = { .d = d, .fd = dst_fd, .max = d->max_size ? d->max_size : UINT64_MAX };
   int r;
 
-  d->got_hash[0] = '\0';
+  d->got_hash[0] = d->got_sha256[0] = '\0';
   d->got_size = 0;
-  if (d->hash_algo) {
-    x.md = EVP_get_digestbyname (d->hash_algo);
-    if (x.md == NULL) {
-      ch_error ("GET %s: unknown hash algorithm %s", d->url, d->hash_algo);
-      return -1;
-    }
-    x.ctx = EVP_MD_CTX_new ();
-    if (x.ctx == NULL || EVP_DigestInit_ex (x.ctx, x.md, NULL) != 1) {
-      EVP_MD_CTX_free (x.ctx);
-      ch_error ("GET %s: cannot initialise %s", d->url, d->hash_algo);
+  if (d->hash_algo || d->want_sha256) {
+    const char *algos[2];
+    size_t n = 0;
+
+    if (d->hash_algo)
+      algos[n++] = d->hash_algo;
+    if (d->want_sha256)
+      algos[n++] = "sha256";
+    if ((x.hp = ch_hashpipe_new (algos, n)) == NULL) {
+      ch_error_prefix ("GET %s", d->url);
       return -1;
     }
   }
   if (req_open (&x.r, h, d->url, false, false) < 0) {
-    EVP_MD_CTX_free (x.ctx);
+    ch_hashpipe_free (x.hp);
     return -1;
   }
   curl_easy_setopt (x.r.c, CURLOPT_BUFFERSIZE, (long) RECV_BUF);
@@ -931,6 +932,6 @@ ch_http_download (const struct ch_http *h, struct ch_download *d, int dst_fd)
   if (r < 0)
     ch_error ("GET %s: %s", d->url, x.why);
   req_close (&x.r);
-  EVP_MD_CTX_free (x.ctx);
+  ch_hashpipe_free (x.hp);
   return r;
 }

@@ -39,6 +39,8 @@ struct ch_download {
   const char *hash_algo;      /* OpenSSL digest name ("sha512", "md5", "sha256"), or NULL */
   const char *expect_hash;    /* lowercase hex to match, or NULL (then only computed) */
   char got_hash[129];         /* out: hex digest of what was written */
+  bool want_sha256;           /* also compute sha256 (for a manifest) */
+  char got_sha256[65];        /* out: when want_sha256 */
   uint64_t got_size;          /* out: bytes */
   void (*progress) (void *opaque, uint64_t done, uint64_t total);
   void *opaque;

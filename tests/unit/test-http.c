@@ -31,7 +31,7 @@
 
 /* The server.  Paths are /MODE/REST: MODE files, noranges (ignores Range),
  * flaky (the first request for a path gets half the body, then the
- * connection closes), stall (headers, then nothing), nolength (no
+ * connection closes; flaky503 the same, then 503 for ever), stall (headers, then nothing), nolength (no
  * Content-Length, ends by closing) serve the file REST of the directory;
  * status/N answers N; big/N sends N bytes; echo returns the token it got;
  * redirect/P and xredirect/P (to another origin, localhost) redirect to /P;
@@ -87,6 +87,8 @@ static const char server_py[] =
   "            return self.reply(302, b'moved', [('Location', 'file:///etc/passwd')])\n"
   "        if mode == 'loop':\n"
   "            return self.reply(302, b'', [('Location', '/loop/')])\n"
+  "        if mode == 'flaky503' and self.path in seen:\n"
+  "            return self.reply(503, b'busy')\n"
   "        try:\n"
   "            f = open(os.path.join(root, rest), 'rb')\n"
   "        except OSError:\n"
@@ -102,7 +104,7 @@ static const char server_py[] =
   "                code = 206\n"
   "                headers = [('Content-Range', 'bytes %d-%d/%d' % (start, size - 1, size))]\n"
   "            length = cut = size - start\n"
-  "            if mode == 'flaky' and self.path not in seen:\n"
+  "            if mode in ('flaky', 'flaky503') and self.path not in seen:\n"
   "                seen.add(self.path)\n"
   "                cut = length // 2\n"
   "            elif mode == 'stall':\n"
@@ -122,7 +124,7 @@ static const char server_py[] =
   "                cut -= len(b)\n"
   "            if mode == 'stall':\n"
   "                time.sleep(60)\n"
-  "            if mode in ('flaky', 'nolength'):\n"
+  "            if mode in ('flaky', 'flaky503', 'nolength'):\n"
   "                self.close_connection = True\n"
   "\n"
   "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
@@ -140,7 +142,7 @@ static const char server_py[] =
 static pid_t server = -1, tls_server = -1;
 static char base[64];                  /* http://127.0.0.1:PORT */
 static char tls_base[64];              /* https://127.0.0.1:PORT */
-static char src_sha512[129], src_md5[33];
+static char src_sha512[129], src_sha256[65], src_md5[33];
 static struct ch_http h;
 static int first_free_fd;
 
@@ -279,6 +281,7 @@ group_setup (void **state)
   make_source (tpath ("src"));
   digest_of ("sha512sum", tpath ("src"), src_sha512, sizeof src_sha512);
   digest_of ("md5sum", tpath ("src"), src_md5, sizeof src_md5);
+  digest_of ("sha256sum", tpath ("src"), src_sha256, sizeof src_sha256);
   if (symlink ("src", tpath ("src-b")) < 0 || symlink ("src", tpath ("src-c")) < 0)
     return -1;
   write_file (tpath ("doc.json"), "{\"id\": \"x/y\"}\n", 14);
@@ -477,9 +480,11 @@ test_sparse_download (void **state)
   (void) state;
   d.progress = on_progress;
   d.opaque = &p;
+  d.want_sha256 = true;
   ok (download (url ("/files/src"), &d));
   assert_int_equal (d.got_size, SRC_SIZE);
   assert_string_equal (d.got_hash, src_sha512);
+  assert_string_equal (d.got_sha256, src_sha256);
   assert_same_as_src ();
   assert_int_equal (data_extents (), 3);
   assert_true (allocated (tpath ("dst")) < 3 * MiB);
@@ -510,6 +515,7 @@ test_no_hash (void **state)
   (void) state;
   ok (download (url ("/files/src"), &d));
   assert_string_equal (d.got_hash, "");
+  assert_string_equal (d.got_sha256, "");
   assert_int_equal (d.got_size, SRC_SIZE);
   assert_same_as_src ();
 }
@@ -577,8 +583,11 @@ test_resume (void **state)
   (void) state;
   d.progress = on_progress;
   d.opaque = &p;
+  d.want_sha256 = true;
   partial_dst (RESUME_AT, -1);
   ok (download (url ("/files/src"), &d));
+  /* Both digests cover the bytes an earlier attempt left. */
+  assert_string_equal (d.got_sha256, src_sha256);
   assert_int_equal (logged ("GET /files/src bytes=5242880- -"), 1);
   assert_int_equal (logged ("GET"), 1);
   /* Counted from the start of the file, not of the request. */
@@ -596,8 +605,11 @@ test_resume_without_ranges (void **state)
   struct ch_download d = sha512_of_src ();
 
   (void) state;
+  d.want_sha256 = true;
   partial_dst (RESUME_AT, -1);
   ok (download (url ("/noranges/src"), &d));
+  /* Started over: what was hashed of the partial file is forgotten. */
+  assert_string_equal (d.got_sha256, src_sha256);
   assert_int_equal (logged ("GET /noranges/src bytes=5242880- -"), 1);
   assert_int_equal (logged ("GET /noranges/src - -"), 1);
   assert_string_equal (d.got_hash, src_sha512);
@@ -651,6 +663,22 @@ test_server_closes_midway (void **state)
   assert_string_equal (d.got_hash, src_sha512);
   assert_same_as_src ();
   assert_int_equal (data_extents (), 3);
+}
+
+/* After retries the error names the last failure and the first, which is
+ * usually the cause (here: the connection lost, then a busy server). */
+static void
+test_first_failure_kept (void **state)
+{
+  struct ch_download d = sha512_of_src ();
+
+  (void) state;
+  h.retries = 2;
+  assert_int_equal (download (url ("/flaky503/src"), &d), -1);
+  assert_error_contains ("HTTP 503 (3 attempts; the first: transfer closed with ");
+  /* A 503 to a Range request is a busy server, not a reason to start over. */
+  assert_int_equal (logged ("GET /flaky503/src bytes=16777216-"), 2);
+  assert_int_equal (logged ("GET /flaky503/src"), 3);
 }
 
 /* Without retries the call fails, leaving what it got; the next resumes. */
@@ -970,6 +998,7 @@ main (void)
     T (test_resume_wrong_prefix),
     T (test_resume_complete),
     T (test_server_closes_midway),
+    T (test_first_failure_kept),
     T (test_broken_then_resumed),
     T (test_max_size),
     T (test_size_mismatch),
