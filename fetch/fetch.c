@@ -208,8 +208,10 @@ convert_to_raw (struct job *j, int src_fd, int *out_fd)
                                     (char *) "-f", (char *) "qcow2", (char *) "-O",
                                     (char *) "raw", (char *) "/dev/fd/3", (char *) "/dev/fd/4",
                                     NULL },
-                  (int[]) { src_fd, fd }, 2) < 0)
+                  (int[]) { src_fd, fd }, 2) < 0) {
+    ch_error_prefix ("%s: converting the qcow2 image to raw (force_raw_images)", j->name);
     goto undo;
+  }
   *out_fd = CH_STEAL_FD (fd);
   return 0;
  undo:
@@ -362,6 +364,15 @@ local_failure (const char *err)
          strstr (err, ": fstat: ") != NULL || strstr (err, "reading back the partial file");
 }
 
+/* The filesystem filled up.  The partial download is dropped rather than
+ * kept for a resume: _base usually shares its filesystem with the
+ * instances' disks, and guests must not be left without room to write. */
+static bool
+disk_full (const char *err)
+{
+  return strstr (err, strerror (ENOSPC)) != NULL || strstr (err, strerror (EDQUOT)) != NULL;
+}
+
 /* Open (once) the build file in the private build directory.  A partial
  * download a dead process left is resumed, never published: http.c checks
  * whether it is a prefix of what the source serves. */
@@ -508,8 +519,11 @@ try_peer (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_res
   if (ch_peer_download (&dl_http, peer, &m, j->dl_fd, req->progress, req->opaque, sha) < 0) {
     const char *err = ch_last_error ();
 
-    if (local_failure (err))
+    if (local_failure (err)) {
+      if (disk_full (err))
+        discard_download (j);
       return -1;
+    }
     if (wrong_file (err)) {
       discard_download (j);
       ch_log (LOG_WARNING, "fetch %s: %s serves a different file than its manifest: %s",
@@ -580,11 +594,13 @@ try_glance (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_r
     ch_error ("image %s: Glance records no hash to verify it against", j->id);
     goto refused;
   }
+  /* The manifest's sha256 comes from the same pass: no second read. */
+  d.want_sha256 = strcmp (d.hash_algo, "sha256") != 0;
   d.progress = req->progress;
   d.opaque = req->opaque;
   if (ch_http_download (&j->http, &d, j->dl_fd) < 0) {
     /* A wrong file is not worth resuming; a broken transfer is. */
-    if (wrong_file (ch_last_error ()))
+    if (wrong_file (ch_last_error ()) || disk_full (ch_last_error ()))
       discard_download (j);
     goto refused;
   }
@@ -602,6 +618,7 @@ try_glance (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_r
   }
   o.source = url;
   o.image_id = j->id;
+  o.sha256 = d.want_sha256 ? d.got_sha256 : d.got_hash;
   /* What Glance recorded, so peers taking this base can be checked. */
   if (j->img.hash_algo[0] && j->img.hash_value[0]) {
     o.glance_hash_algo = j->img.hash_algo;

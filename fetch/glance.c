@@ -81,6 +81,17 @@ is_hex (const char *s)
   return true;
 }
 
+/* An unexpected status; refused credentials say where they come from. */
+static void
+status_error (const char *u, long status)
+{
+  if (status == 401 || status == 403)
+    ch_error ("GET %s: HTTP %ld: Glance refused the token (see [glance] token_file or "
+              "[keystone] in cowherd.conf)", u, status);
+  else
+    ch_error ("GET %s: HTTP %ld", u, status);
+}
+
 int
 ch_glance_show (const struct ch_http *h, const char *url, const char *id,
                 struct ch_glance_image *img)
@@ -107,7 +118,7 @@ ch_glance_show (const struct ch_http *h, const char *url, const char *id,
     return -1;
   }
   if (status != 200) {
-    ch_error ("GET %s: HTTP %ld", u, status);
+    status_error (u, status);
     return -1;
   }
   snprintf (what, sizeof what, "Glance image %s", id);
@@ -165,7 +176,7 @@ ch_glance_find_by_sha1 (const struct ch_http *h, const char *url, const char *sh
   if (ch_http_get (h, u, &body, &status) < 0)
     return -1;
   if (status != 200) {
-    ch_error ("GET %s: HTTP %ld", u, status);
+    status_error (u, status);
     return -1;
   }
   if ((j = parse_object (body, "Glance image list")) == NULL)
