@@ -652,3 +652,31 @@ bg_run() {
 bg_status() {
     if [ -f "$1.rc" ]; then cat "$1.rc"; fi
 }
+
+# ---- cowherd fetch by hand -------------------------------------------------
+
+# fetch ARGS...: run `cowherd fetch ARGS` with the test's config; output in
+# $tmp/out and $tmp/err (tmp from mktempdir); sets rc.
+fetch() {
+    rc=0
+    "$COWHERD_CLI" --config "$COWHERD_CONF" fetch "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+}
+
+# fetch_ok ARGS...: the fetch must succeed.
+fetch_ok() {
+    fetch "$@"
+    [ "$rc" = 0 ] || { cat "$tmp/err" >&2; show_log; die "fetch $*: exit $rc"; }
+    [ ! -s "$tmp/out" ] || note "$(cat "$tmp/out")"
+}
+
+# fetch_refused REGEX ARGS...: the fetch must exit 1 with one stderr line
+# matching REGEX (extended, case-insensitive).
+fetch_refused() {
+    local re=$1
+    shift
+    fetch "$@"
+    [ "$rc" = 1 ] || { cat "$tmp/err" >&2; show_log; die "fetch $*: exit $rc, want 1"; }
+    [ "$(wc -l <"$tmp/err")" = 1 ] || { cat "$tmp/err" >&2; die "fetch $*: want one stderr line"; }
+    grep -qiE -- "$re" "$tmp/err" || die "fetch $*: unclear error: $(cat "$tmp/err")"
+    note "refused: $(cat "$tmp/err")"
+}

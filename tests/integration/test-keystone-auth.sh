@@ -38,30 +38,6 @@ configure() {
     keystone_configure cowherd "$password" service "$@"
 }
 
-# fetch ARGS...: run `cowherd fetch ARGS`, output in $tmp/out and $tmp/err;
-# sets rc.
-fetch() {
-    rc=0
-    "$COWHERD_CLI" --config "$COWHERD_CONF" fetch "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-}
-
-fetch_ok() {
-    fetch "$@"
-    [ "$rc" = 0 ] || { cat "$tmp/err" >&2; show_log; die "fetch $*: exit $rc"; }
-}
-
-# fetch_refused REGEX ARGS...: exit 1 with one stderr line matching REGEX
-# (extended, case-insensitive).
-fetch_refused() {
-    local re=$1
-    shift
-    fetch "$@"
-    [ "$rc" = 1 ] || { cat "$tmp/err" >&2; die "fetch $*: exit $rc, want 1"; }
-    [ "$(wc -l <"$tmp/err")" = 1 ] || { cat "$tmp/err" >&2; die "fetch $*: want one stderr line"; }
-    grep -qiE -- "$re" "$tmp/err" || die "fetch $*: unclear error: $(cat "$tmp/err")"
-    note "refused: $(cat "$tmp/err")"
-}
-
 # auth_count: the token requests Keystone answered so far, by status
 # ("201 401"), from uWSGI's request log (a line per request, written after
 # the response; the client has its answer first, so wait until it shows).

@@ -42,30 +42,6 @@ use_sources() {
     printf '[peers]\nurls = %s\nssh_key = %s\n' "$1" "$SSH_KEY" >>"$COWHERD_CONF"
 }
 
-# fetch ARGS...: run `cowherd fetch ARGS`, output in $tmp/out and $tmp/err;
-# sets rc.
-fetch() {
-    rc=0
-    "$COWHERD_CLI" --config "$COWHERD_CONF" fetch "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-}
-
-fetch_ok() {
-    fetch "$@"
-    [ "$rc" = 0 ] || { cat "$tmp/err" >&2; show_log; die "fetch $*: exit $rc"; }
-    note "$(cat "$tmp/out")"
-}
-
-# fetch_refused REGEX ARGS...: exit 1 with one stderr line matching REGEX.
-fetch_refused() {
-    local re=$1
-    shift
-    fetch "$@"
-    [ "$rc" = 1 ] || { cat "$tmp/err" >&2; show_log; die "fetch $*: exit $rc, want 1"; }
-    [ "$(wc -l <"$tmp/err")" = 1 ] || { cat "$tmp/err" >&2; die "fetch $*: want one stderr line"; }
-    grep -qiE -- "$re" "$tmp/err" || die "fetch $*: unclear error: $(cat "$tmp/err")"
-    note "refused: $(cat "$tmp/err")"
-}
-
 json_field() {
     "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' \
         "$1" "$2"
