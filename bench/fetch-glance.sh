@@ -6,10 +6,10 @@
 #
 #   curl:     curl -s -o FILE $GLANCE_URL/v2/images/ID/file
 #   cowherd:  cowherd --config CONF fetch ID   (GET the image record, stream
-#             the body to _base/.cowherd-tmp writing zero blocks as holes and
-#             hashing it (sha512, Glance's os_hash), check the hash, fsync,
-#             rename to _base/<sha1>, then sha256 the result for the
-#             manifest <sha1>.cowherd.json and publish that)
+#             the body to _base/.cowherd-tmp writing zero blocks as holes,
+#             hashing it in the same pass in two worker threads (sha512,
+#             Glance's os_hash, to check; sha256 for the manifest), fsync,
+#             rename to _base/<sha1>, write <sha1>.cowherd.json)
 #
 # The image: 2 GiB raw, 64 chunks of 16 MiB of random bytes, one every
 # 32 MiB, holes between (1 GiB of data), uploaded to a glance-api started
