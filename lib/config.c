@@ -212,6 +212,8 @@ handle (void *opaque, const char *section, const char *key, const char *value)
     r = set_int (&c->lock_timeout, full, value, 0, 86400);
   else if (IS ("tools", "qemu_img"))
     r = set_path (&c->qemu_img, full, value);
+  else if (IS ("tools", "real_qemu_img"))
+    r = set_path (&c->real_qemu_img, full, value);
   else if (IS ("tools", "mkfs"))
     r = set_path (&c->mkfs, full, value);
   else if (IS ("tools", "mkswap"))
@@ -296,6 +298,7 @@ ch_config_load (const char *path, bool missing_ok, struct ch_config *cfg)
   if (dup_default (&cfg->instances_path, DEFAULT_INSTANCES) < 0 ||
       dup_default (&cfg->lock_prefix, "nova-") < 0 ||
       dup_default (&cfg->qemu_img, "/usr/bin/qemu-img") < 0 ||
+      dup_default (&cfg->real_qemu_img, "/usr/bin/qemu-img") < 0 ||
       dup_default (&cfg->mkfs, "/sbin/mkfs") < 0 ||
       dup_default (&cfg->mkswap, "/sbin/mkswap") < 0 ||
       dup_default (&cfg->fetcher, COWHERD_BINDIR "/cowherd") < 0 ||
@@ -343,6 +346,7 @@ ch_config_free (struct ch_config *cfg)
   free (cfg->lock_dir);
   free (cfg->lock_prefix);
   free (cfg->qemu_img);
+  free (cfg->real_qemu_img);
   free (cfg->mkfs);
   free (cfg->mkswap);
   free (cfg->log_file);

@@ -13,6 +13,7 @@ struct ch_config {
   char *lock_prefix;      /* [nova] lock_prefix = nova- */
   int lock_timeout;       /* [locks] timeout seconds = 600 */
   char *qemu_img;         /* [tools] qemu_img = /usr/bin/qemu-img */
+  char *real_qemu_img;    /* [tools] real_qemu_img = /usr/bin/qemu-img: what the shim runs */
   char *mkfs;             /* [tools] mkfs = /sbin/mkfs */
   char *mkswap;           /* [tools] mkswap = /sbin/mkswap */
   bool log_syslog;        /* [log] syslog = true */

@@ -1,0 +1,273 @@
+#include "rebase_proof.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "fsutil.h"
+#include "manifest.h"
+#include "naming.h"
+#include "pathutil.h"
+#include "qcow2.h"
+
+#define ZERO_CHUNK (1u << 20)
+
+static bool __attribute__((format (printf, 3, 4)))
+no (char *why, size_t len, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (why, len, fmt, ap);
+  va_end (ap);
+  return false;
+}
+
+/* One backing file: its path as QEMU will open it and the _base entry. */
+struct backing {
+  char *path;                 /* resolved, normalised */
+  const char *leaf;           /* inside path: the name in _base */
+  int fd;
+  struct stat st;
+  struct ch_base_name name;
+};
+
+static void
+backing_free (struct backing *b)
+{
+  free (b->path);
+  if (b->fd >= 0)
+    close (b->fd);
+}
+
+/* An absolute form of IMAGE (relative to the working directory). */
+static char *
+absolute (const char *image)
+{
+  CLEANUP_FREE char *cwd = NULL;
+
+  if (image[0] == '/')
+    return ch_path_normalize (image);
+  if ((cwd = getcwd (NULL, 0)) == NULL) {
+    ch_error ("getcwd: %m");
+    return NULL;
+  }
+  CLEANUP_FREE char *j = ch_path_join (cwd, image);
+  return j ? ch_path_normalize (j) : NULL;
+}
+
+/* Protocols (nbd:, json:{...}, http://...) are not files. */
+static bool
+is_protocol (const char *name)
+{
+  const char *colon = strchr (name, ':'), *slash = strchr (name, '/');
+
+  return colon != NULL && (slash == NULL || colon < slash);
+}
+
+/* Open the backing file NAME (as written, relative to IMAGE) as an entry of
+ * _base.  WHAT is "current" or "new" for the reasons. */
+static bool
+open_backing (int base_fd, const char *base_dir, const char *image, const char *name,
+              const char *what, struct backing *b, char *why, size_t len)
+{
+  struct stat via_path;
+  CLEANUP_FREE char *as_qemu = NULL;
+  const char *slash;
+
+  if (name[0] == '\0')
+    return no (why, len, "the %s backing file is empty", what);
+  if (is_protocol (name))
+    return no (why, len, "the %s backing file %.200s is not a plain file name", what, name);
+  if ((b->path = ch_path_resolve_backing (image, name)) == NULL)
+    return no (why, len, "%s", ch_last_error ());
+  b->leaf = ch_path_leaf_in (b->path, base_dir);
+  if (b->leaf == NULL)
+    return no (why, len, "the %s backing file %.200s is not in %s", what, b->path, base_dir);
+  ch_base_classify (b->leaf, &b->name);
+  b->fd = openat (base_fd, b->leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (b->fd < 0)
+    return no (why, len, "the %s backing file %.200s: %s", what, b->path,
+               errno == ELOOP ? "is a symbolic link" : strerror (errno));
+  if (fstat (b->fd, &b->st) < 0 || !S_ISREG (b->st.st_mode))
+    return no (why, len, "the %s backing file %.200s is not a regular file", what, b->path);
+  /* QEMU opens the name as written, joined to the image's directory, and
+   * the kernel resolves it (symlinked directories, ".." through them): it
+   * must reach this very file, whatever the lexical form said. */
+  slash = strrchr (image, '/');
+  if (name[0] == '/')
+    as_qemu = strdup (name);
+  else if (asprintf (&as_qemu, "%.*s/%s", (int) (slash - image), image, name) < 0)
+    as_qemu = NULL;
+  if (as_qemu == NULL)
+    return no (why, len, "out of memory");
+  if (stat (as_qemu, &via_path) < 0 || via_path.st_dev != b->st.st_dev ||
+      via_path.st_ino != b->st.st_ino)
+    return no (why, len, "the %s backing file %.200s does not resolve to %s/%s", what,
+               as_qemu, base_dir, b->leaf);
+  return true;
+}
+
+/* Read the manifest beside LEAF, if there is one and it is current: the
+ * file has not been written since (mtime) and has the recorded size. */
+static bool
+read_manifest (int base_fd, const struct backing *b, struct ch_manifest *m)
+{
+  char name[CH_BASE_NAME_MAX + sizeof CH_MANIFEST_SUFFIX];
+  CLEANUP_CLOSE int fd = -1;
+  CLEANUP_FREE char *buf = NULL;
+  struct stat st;
+  ssize_t n;
+
+  if ((size_t) snprintf (name, sizeof name, "%s%s", b->leaf, CH_MANIFEST_SUFFIX) >= sizeof name)
+    return false;
+  fd = openat (base_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > CH_MANIFEST_MAX)
+    return false;
+  if ((buf = malloc (CH_MANIFEST_MAX + 1)) == NULL)
+    return false;
+  n = pread (fd, buf, CH_MANIFEST_MAX, 0);
+  if (n <= 0 || ch_manifest_parse (buf, (size_t) n, m) < 0)
+    return false;
+  if (strcmp (m->name, b->leaf) != 0 || m->size != (uint64_t) b->st.st_size)
+    return false;
+  if (b->st.st_mtim.tv_sec > st.st_mtim.tv_sec ||
+      (b->st.st_mtim.tv_sec == st.st_mtim.tv_sec && b->st.st_mtim.tv_nsec > st.st_mtim.tv_nsec))
+    return false;
+  return true;
+}
+
+/* FD holds only zeros from FROM to its end.  Holes are skipped; allocated
+ * extents are read (a copy-and-extend may have written zeros). */
+static bool
+zeros_from (int fd, const char *path, uint64_t from, char *why, size_t len)
+{
+  CLEANUP_FREE unsigned char *buf = NULL;
+  struct stat st;
+  off_t end, data, hole;
+
+  if (fstat (fd, &st) < 0)
+    return no (why, len, "fstat %s: %s", path, strerror (errno));
+  end = st.st_size;
+  for (data = (off_t) from; data < end; data = hole) {
+    data = lseek (fd, data, SEEK_DATA);
+    if (data < 0 && errno == ENXIO)
+      return true;                      /* holes to the end */
+    if (data < 0)
+      return no (why, len, "SEEK_DATA in %s: %s", path, strerror (errno));
+    hole = lseek (fd, data, SEEK_HOLE);
+    if (hole < 0)
+      return no (why, len, "SEEK_HOLE in %s: %s", path, strerror (errno));
+    if (buf == NULL && (buf = malloc (ZERO_CHUNK)) == NULL)
+      return no (why, len, "out of memory");
+    for (off_t at = data; at < hole; ) {
+      size_t want = hole - at < ZERO_CHUNK ? (size_t) (hole - at) : ZERO_CHUNK;
+      ssize_t r = pread (fd, buf, want, at);
+
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        return no (why, len, "reading %s: %s", path, r < 0 ? strerror (errno) : "short file");
+      if (buf[0] != 0 || memcmp (buf, buf + 1, (size_t) r - 1) != 0)
+        return no (why, len, "%s has data at byte %jd, beyond the original's %" PRIu64
+                   " bytes", path, (intmax_t) at, from);
+      at += r;
+    }
+  }
+  return true;
+}
+
+/* Both entries are copies of one original, extended with zeros. */
+static bool
+same_original (int base_fd, const char *base_dir, const struct backing *cur,
+               const struct backing *new, char *why, size_t len)
+{
+  CLEANUP_CLOSE int orig_fd = -1;
+  struct stat orig;
+  uint64_t prefix;
+
+  if ((cur->name.kind != CH_BASE_ORIGINAL && cur->name.kind != CH_BASE_RESIZED) ||
+      (new->name.kind != CH_BASE_ORIGINAL && new->name.kind != CH_BASE_RESIZED))
+    return no (why, len, "%s and %s are not both <sha1> or <sha1>_<GB> cache entries",
+               cur->leaf, new->leaf);
+  if (strcmp (cur->name.sha1, new->name.sha1) != 0)
+    return no (why, len, "%s and %s come from different originals", cur->leaf, new->leaf);
+  if (new->st.st_size < cur->st.st_size)
+    return no (why, len, "the new backing file %s (%jd bytes) is smaller than %s (%jd bytes)",
+               new->leaf, (intmax_t) new->st.st_size, cur->leaf, (intmax_t) cur->st.st_size);
+  /* How long the copied prefix is: the original's size. */
+  orig_fd = openat (base_fd, cur->name.sha1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (orig_fd < 0 || fstat (orig_fd, &orig) < 0 || !S_ISREG (orig.st_mode))
+    return no (why, len, "the original %s/%s is not there to bound the copied prefix",
+               base_dir, cur->name.sha1);
+  prefix = (uint64_t) orig.st_size;
+  if (prefix > (uint64_t) cur->st.st_size)
+    return no (why, len, "%s is shorter than its original %s", cur->leaf, cur->name.sha1);
+  if (!zeros_from (cur->fd, cur->path, prefix, why, len) ||
+      !zeros_from (new->fd, new->path, prefix, why, len))
+    return false;
+  snprintf (why, len, "%s and %s are the original %s (%" PRIu64 " bytes) followed by zeros",
+            cur->leaf, new->leaf, cur->name.sha1, prefix);
+  return true;
+}
+
+bool
+ch_rebase_proven (const char *base_dir, const struct ch_rebase_case *c, char *why, size_t len)
+{
+  struct backing cur = { .fd = -1 }, new = { .fd = -1 };
+  struct ch_manifest mc, mn;
+  struct ch_qcow2_info qi;
+  CLEANUP_FREE char *image = NULL;
+  CLEANUP_CLOSE int img_fd = -1, base_fd = -1;
+  bool r = false;
+
+  if (c->image_fmt && strcmp (c->image_fmt, "qcow2") != 0)
+    return no (why, len, "the image format is %.32s, not qcow2", c->image_fmt);
+  if (c->new_fmt == NULL)
+    return no (why, len, "no backing format given (-F)");
+  if (strcmp (c->new_fmt, "raw") != 0)
+    return no (why, len, "the new backing format is %.32s, not raw", c->new_fmt);
+  if ((image = absolute (c->image)) == NULL)
+    return no (why, len, "%s", ch_last_error ());
+  img_fd = open (image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (img_fd < 0)
+    return no (why, len, "%.200s: %s", image, strerror (errno));
+  ch_error_clear ();
+  if (ch_qcow2_read (img_fd, &qi) < 0)
+    return no (why, len, "%.200s: %s", image, ch_last_error ());
+  if (qi.has_data_file)
+    return no (why, len, "%.200s has an external data file", image);
+  if (!qi.has_backing)
+    return no (why, len, "%.200s has no backing file", image);
+  if (!qi.has_backing_fmt || strcmp (qi.backing_fmt, "raw") != 0)
+    return no (why, len, "the current backing format is %s, not raw",
+               qi.has_backing_fmt ? qi.backing_fmt : "not recorded");
+  if ((base_fd = ch_open_dir (base_dir, false)) < 0)
+    return no (why, len, "%s", ch_last_error ());
+  if (open_backing (base_fd, base_dir, image, qi.backing, "current", &cur, why, len) &&
+      open_backing (base_fd, base_dir, image, c->new_backing, "new", &new, why, len)) {
+    bool have = read_manifest (base_fd, &cur, &mc) && read_manifest (base_fd, &new, &mn);
+
+    if (have && mc.size == mn.size && strcmp (mc.sha256, mn.sha256) != 0)
+      r = no (why, len, "the manifests of %s and %s disagree (sha256 %.12s... vs %.12s...)",
+              cur.leaf, new.leaf, mc.sha256, mn.sha256);
+    else if (have && mc.size == mn.size) {
+      snprintf (why, len, "%s and %s have the same sha256 in their manifests (%.12s...)",
+                cur.leaf, new.leaf, mc.sha256);
+      r = true;
+    }
+    else
+      r = same_original (base_fd, base_dir, &cur, &new, why, len);
+  }
+  backing_free (&cur);
+  backing_free (&new);
+  return r;
+}

@@ -1,0 +1,37 @@
+/* cowherd: when is an unsafe rebase exact?
+ *
+ * `qemu-img rebase -b NEW` (safe mode) reads every cluster the top does not
+ * hold from both the old and the new backing file and writes the
+ * differences into the top.  When the new backing file reads the same as
+ * the old one over the whole range the top can see, there are no
+ * differences, and `rebase -u` (rewrite the header only) gives the same
+ * image.  This module decides that, cheaply, for Nova's cache:
+ *
+ *  - both backing files are raw entries directly in _base (no symlinks),
+ *    named for the same original: <sha1> or <sha1>_<GB>;
+ *  - the original <sha1> is there to say how long the copied prefix is;
+ *    beyond it, both files hold zeros (holes, or allocated zeros: only the
+ *    allocated extents are read), and the new file is not smaller;
+ *  - or: both have cowherd manifests, unchanged since they were written, of
+ *    the same size and sha256.
+ *
+ * Anything else, or any doubt, is "not proven" with the reason. */
+#ifndef COWHERD_REBASE_PROOF_H
+#define COWHERD_REBASE_PROOF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ch_rebase_case {
+  const char *image;          /* the top image, as given (may be relative) */
+  const char *image_fmt;      /* -f, or NULL (then probed like qemu-img does) */
+  const char *new_backing;    /* -b, as given (relative to the image's dir) */
+  const char *new_fmt;        /* -F, or NULL */
+};
+
+/* True when `rebase -u` of C gives the same image as the safe rebase.
+ * WHY (LEN bytes) receives the proof or the reason it was not proven. */
+bool ch_rebase_proven (const char *base_dir, const struct ch_rebase_case *c,
+                       char *why, size_t len);
+
+#endif
