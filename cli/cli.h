@@ -21,5 +21,6 @@ int cli_read_domain (const char *file, struct ch_domain **dom);
 int cmd_inspect (struct cli *cli, int argc, char *argv[]);
 int cmd_ensure (struct cli *cli, int argc, char *argv[]);
 int cmd_fetch (struct cli *cli, int argc, char *argv[]);
+int cmd_rebase (struct cli *cli, int argc, char *argv[]);
 
 #endif

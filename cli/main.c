@@ -23,6 +23,9 @@ usage (FILE *fp)
            "  fetch IMAGE_ID               download an original image into the cache, verified\n"
            "  fetch --sha1 NAME [--candidate IMAGE_ID]...\n"
            "                               the same, for the cache entry NAME\n"
+           "  rebase [--dry-run] DISK NEW_BACKING\n"
+           "                               move a qcow2 disk onto another _base entry: header\n"
+           "                               only when provably the same content, else in full\n"
            "\n"
            "FILE is a libvirt domain XML (virsh dumpxml DOMAIN); - reads stdin.\n"
            "\n"
@@ -76,6 +79,8 @@ main (int argc, char *argv[])
     r = cmd_ensure (&cli, argc, argv);
   else if (strcmp (argv[0], "fetch") == 0)
     r = cmd_fetch (&cli, argc, argv);
+  else if (strcmp (argv[0], "rebase") == 0)
+    r = cmd_rebase (&cli, argc, argv);
   else {
     fprintf (stderr, "cowherd: unknown command '%s'; see cowherd --help\n", argv[0]);
     return 2;

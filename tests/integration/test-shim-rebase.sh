@@ -8,7 +8,8 @@
 # backing file outside _base or a symlink, no original to bound the prefix,
 # a call already unsafe, no -F) it runs the real safe rebase: the log says
 # why, and image, stdout, stderr and exit status equal a direct run's.
-# Also: the loop guard, and a broken cowherd.conf passing everything through.
+# `cowherd rebase` uses the same proof.  Also: the loop guard, and a broken
+# cowherd.conf passing everything through.
 set -euo pipefail
 source "$(dirname "$0")/functions.sh"
 private_ns "$@"
@@ -228,6 +229,27 @@ rc=0
 [ "$rc" = 1 ] || die "an unknown option: exit $rc"
 grep -qF "unrecognized option '-x'" "$tmp/out/bad.err" || die "unclear: $(cat "$tmp/out/bad.err")"
 [ "$(log_count .)" = "$lines" ] || die "the shim logged a call it does not understand"
+
+# ---- cowherd rebase: the same proof, from the CLI ----------------------------------
+
+requires_built COWHERD_CLI
+cli_rebase() {   # cli_rebase CASE CUR NEW WANT: the CLI's result equals a safe rebase's
+    local n=$1 out
+    pristine "$n" "$2"
+    "$REAL" rebase -q -f qcow2 -F raw -b "$3" "$INST/disk"
+    cp "$INST/disk" "$tmp/out/$n.real.img"
+    cp "$tmp/pristine-$n" "$INST/disk"
+    out=$("$COWHERD_CLI" rebase "$INST/disk" "$3") || die "$n: cowherd rebase failed"
+    grep -qF "$4" <<<"$out" || die "$n: cowherd rebase said: $out; want $4"
+    cmp -s "$INST/disk" "$tmp/out/$n.real.img" ||
+        die "$n: cowherd rebase left another image than the safe rebase"
+    note "$n: cowherd rebase: $out"
+}
+cli_rebase cli-fast "$NOVA_BASE/${A}_1" "$NOVA_BASE/${A}_2" "header only (-u)"
+cli_rebase cli-full "$NOVA_BASE/${A}_1" "$NOVA_BASE/${A}_4" "full rebase: "
+out=$("$COWHERD_CLI" rebase --dry-run "$INST/disk" "$NOVA_BASE/${B}_2")
+cmp -s "$INST/disk" "$tmp/out/cli-full.real.img" || die "cowherd rebase --dry-run changed the disk"
+grep -qF "come from different originals" <<<"$out" || die "--dry-run said: $out"
 
 # ---- the loop guard and a broken configuration ------------------------------------
 
