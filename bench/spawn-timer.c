@@ -12,7 +12,8 @@
  * reads: {"results": [{"command": ..., "times": [seconds...]}, ...]}, plus
  * per-run user and system CPU seconds.
  *
- * Used only by bench/hook-latency.sh, which compiles it into a temp dir. */
+ * Used by bench/hook-latency.sh and bench/shim-rebase.sh, which compile it
+ * into a temp dir. */
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>

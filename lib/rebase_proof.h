@@ -15,7 +15,12 @@
  *  - or: both have cowherd manifests, unchanged since they were written, of
  *    the same size and sha256.
  *
- * Anything else, or any doubt, is "not proven" with the reason. */
+ * Anything else, or any doubt, is "not proven" with the reason.
+ *
+ * What is trusted, not read: that the first bytes of <sha1>_<GB> are the
+ * original's, as Nova's cache (and cowherd's executor) make it, a complete
+ * copy before any extension.  A copy still in progress is shorter than the
+ * original and is refused. */
 #ifndef COWHERD_REBASE_PROOF_H
 #define COWHERD_REBASE_PROOF_H
 
