@@ -29,6 +29,8 @@ export LC_ALL=C                  # '.' in $EPOCHREALTIME and in numbers
 
 self=$(readlink -f "$0")
 here=$(dirname "$self")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 builddir=${1:-${BUILDDIR:-$here/../build}}
 rounds=${ROUNDS:-5}
 
@@ -120,9 +122,6 @@ cat >"$xml" <<EOF
 </domain>
 EOF
 
-elapsed() {             # elapsed T0 T1: seconds between two $EPOCHREALTIME
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'
-}
 
 nova_t=()
 nova_durable_t=()
@@ -165,10 +164,6 @@ for ((r = 0; r < rounds; r++)); do
     fi
 done
 
-median() {
-    printf '%s\n' "$@" | sort -g |
-        awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 nova_med=$(median "${nova_t[@]}")
 nova_durable_med=$(median "${nova_durable_t[@]}")
 cow_med=$(median "${cow_t[@]}")

@@ -42,6 +42,8 @@ export LC_ALL=C                  # '.' in $EPOCHREALTIME and in numbers
 
 self=$(readlink -f "$0")
 here=$(dirname "$self")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 builddir=${1:-${BUILDDIR:-$here/../build}}
 rounds=${ROUNDS:-3}
 
@@ -88,14 +90,7 @@ make_image() {
     done
 }
 
-elapsed() {             # elapsed T0 T1: seconds between two $EPOCHREALTIME
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'
-}
 
-median() {
-    printf '%s\n' "$@" | sort -g |
-        awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 max() {
     printf '%s\n' "$@" | sort -g | tail -n 1

@@ -63,6 +63,8 @@ export LC_ALL=C                  # '.' in $EPOCHREALTIME and in numbers
 
 self=$(readlink -f "$0")
 here=$(dirname "$self")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 builddir=${1:-${BUILDDIR:-$here/../build}}
 rounds=${ROUNDS:-3}
 chunks=${CHUNKS:-64}
@@ -243,14 +245,7 @@ clear_result() {
     esac
 }
 
-elapsed() {             # elapsed T0 T1: seconds between two $EPOCHREALTIME
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'
-}
 
-median() {
-    printf '%s\n' "$@" | sort -g |
-        awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 median_int() {
     printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'

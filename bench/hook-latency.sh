@@ -25,6 +25,8 @@ set -euo pipefail
 
 self=$(readlink -f "$0")
 here=$(dirname "$self")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 builddir=${1:-${BUILDDIR:-$here/../build}}
 runs=${RUNS:-300}
 warmup=${WARMUP:-20}

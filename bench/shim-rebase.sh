@@ -71,6 +71,9 @@ export LC_ALL=C                  # '.' in $EPOCHREALTIME and in numbers
 
 self=$(readlink -f "$0")
 here=$(dirname "$self")
+BENCH_DIGITS=6
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 builddir=${1:-${BUILDDIR:-$here/../build}}
 rounds=${ROUNDS:-3}
 runs=${RUNS:-300}
@@ -192,14 +195,7 @@ EOF
 
 # ---- helpers -----------------------------------------------------------------
 
-elapsed() {             # elapsed T0 T1: seconds between two $EPOCHREALTIME
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'
-}
 
-median() {
-    printf '%s\n' "$@" | sort -g |
-        awk '{ v[NR] = $1 } END { printf "%.6f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 fmt() {                 # fmt DIGITS X...: the numbers, rounded, space-separated
     local d=$1
