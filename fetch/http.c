@@ -840,7 +840,7 @@ verify (struct dl *x)
     if (d->hash_algo)
       snprintf (d->got_hash, sizeof d->got_hash, "%s", h[0]);
     if (d->want_sha256)
-      snprintf (d->got_sha256, sizeof d->got_sha256, "%s", h[d->hash_algo ? 1 : 0]);
+      snprintf (d->got_sha256, sizeof d->got_sha256, "%.64s", h[d->hash_algo ? 1 : 0]);
   }
   if (d->expect_size && x->off != d->expect_size) {
     set_why (x, "size mismatch: received %" PRIu64 " bytes, the source says %" PRIu64,
