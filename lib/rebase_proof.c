@@ -12,7 +12,9 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "config.h"
 #include "fsutil.h"
+#include "lock.h"
 #include "manifest.h"
 #include "naming.h"
 #include "pathutil.h"
@@ -48,20 +50,25 @@ backing_free (struct backing *b)
     close (b->fd);
 }
 
-/* An absolute form of IMAGE (relative to the working directory). */
+/* IMAGE as qemu-img will open it, made absolute against the working
+ * directory but otherwise as given: ".." is left to the kernel, after any
+ * symlinks, exactly as qemu-img's open will meet it. */
 static char *
-absolute (const char *image)
+as_given (const char *image)
 {
   CLEANUP_FREE char *cwd = NULL;
+  char *p;
 
   if (image[0] == '/')
-    return ch_path_normalize (image);
-  if ((cwd = getcwd (NULL, 0)) == NULL) {
-    ch_error ("getcwd: %m");
+    p = strdup (image);
+  else if ((cwd = getcwd (NULL, 0)) == NULL || asprintf (&p, "%s/%s", cwd, image) < 0)
+    p = NULL;
+  if (p == NULL || strlen (p) > CH_PATH_MAX) {
+    free (p);
+    ch_error ("%.200s: cannot make the path absolute", image);
     return NULL;
   }
-  CLEANUP_FREE char *j = ch_path_join (cwd, image);
-  return j ? ch_path_normalize (j) : NULL;
+  return p;
 }
 
 /* Protocols (nbd:, json:{...}, http://...) are not files. */
@@ -79,6 +86,7 @@ static bool
 open_backing (int base_fd, const char *base_dir, const char *image, const char *name,
               const char *what, struct backing *b, char *why, size_t len)
 {
+  CLEANUP_FREE char *norm = NULL;
   struct stat via_path;
   CLEANUP_FREE char *as_qemu = NULL;
   const char *slash;
@@ -87,7 +95,10 @@ open_backing (int base_fd, const char *base_dir, const char *image, const char *
     return no (why, len, "the %s backing file is empty", what);
   if (is_protocol (name))
     return no (why, len, "the %s backing file %.200s is not a plain file name", what, name);
-  if ((b->path = ch_path_resolve_backing (image, name)) == NULL)
+  /* The lexical form only finds the candidate entry; the inode check
+   * below decides whether qemu-img would really open it. */
+  if ((norm = ch_path_normalize (image)) == NULL ||
+      (b->path = ch_path_resolve_backing (norm, name)) == NULL)
     return no (why, len, "%s", ch_last_error ());
   b->leaf = ch_path_leaf_in (b->path, base_dir);
   if (b->leaf == NULL)
@@ -117,7 +128,7 @@ open_backing (int base_fd, const char *base_dir, const char *image, const char *
 }
 
 /* Read the manifest beside LEAF, if there is one and it is current: the
- * file has not been written since (mtime) and has the recorded size. */
+ * file has not changed since (ctime) and has the recorded size. */
 static bool
 read_manifest (int base_fd, const struct backing *b, struct ch_manifest *m)
 {
@@ -139,8 +150,10 @@ read_manifest (int base_fd, const struct backing *b, struct ch_manifest *m)
     return false;
   if (strcmp (m->name, b->leaf) != 0 || m->size != (uint64_t) b->st.st_size)
     return false;
-  if (b->st.st_mtim.tv_sec > st.st_mtim.tv_sec ||
-      (b->st.st_mtim.tv_sec == st.st_mtim.tv_sec && b->st.st_mtim.tv_nsec > st.st_mtim.tv_nsec))
+  /* ctime, which no one can set back: any change to the file (content,
+   * a touch, a rename) after the manifest was written makes it stale. */
+  if (b->st.st_ctim.tv_sec > st.st_mtim.tv_sec ||
+      (b->st.st_ctim.tv_sec == st.st_mtim.tv_sec && b->st.st_ctim.tv_nsec >= st.st_mtim.tv_nsec))
     return false;
   return true;
 }
@@ -219,9 +232,46 @@ same_original (int base_fd, const char *base_dir, const struct backing *cur,
   return true;
 }
 
-bool
-ch_rebase_proven (const char *base_dir, const struct ch_rebase_case *c, char *why, size_t len)
+static bool
+lock_refused (const char *leaf, char *why, size_t len)
 {
+  const char *err = ch_last_error ();
+
+  if (strstr (err, "timed out") != NULL)
+    return no (why, len, "Nova's lock on %s is held by another process", leaf);
+  return no (why, len, "%s", err);
+}
+
+/* Nova's locks on both entries (one if they are the same), taken without
+ * waiting: held until the rebase is done, they keep Nova's image cache
+ * manager from removing or replacing an entry after it was proven. */
+static bool
+lock_entries (const struct ch_config *cfg, const struct backing *cur, const struct backing *new,
+              int lock_fds[2], char *why, size_t len)
+{
+  struct ch_config now = *cfg;
+
+  now.lock_timeout = 0;
+  lock_fds[0] = ch_lock_entry (&now, cur->leaf, NULL);
+  if (lock_fds[0] < 0)
+    return lock_refused (cur->leaf, why, len);
+  if (strcmp (cur->leaf, new->leaf) == 0)
+    return true;
+  lock_fds[1] = ch_lock_entry (&now, new->leaf, NULL);
+  if (lock_fds[1] < 0) {
+    ch_unlock (lock_fds[0]);
+    lock_fds[0] = -1;
+    return lock_refused (new->leaf, why, len);
+  }
+  return true;
+}
+
+bool
+ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
+                  int lock_fds[2], char *why, size_t len)
+{
+  const char *base_dir = cfg->base_dir;
+  struct stat img_st;
   struct backing cur = { .fd = -1 }, new = { .fd = -1 };
   struct ch_manifest mc, mn;
   struct ch_qcow2_info qi;
@@ -235,13 +285,16 @@ ch_rebase_proven (const char *base_dir, const struct ch_rebase_case *c, char *wh
     return no (why, len, "no backing format given (-F)");
   if (strcmp (c->new_fmt, "raw") != 0)
     return no (why, len, "the new backing format is %.32s, not raw", c->new_fmt);
-  if ((image = absolute (c->image)) == NULL)
+  lock_fds[0] = lock_fds[1] = -1;
+  if (is_protocol (c->image))
+    return no (why, len, "the image %.200s is not a plain file name", c->image);
+  if ((image = as_given (c->image)) == NULL)
     return no (why, len, "%s", ch_last_error ());
   img_fd = open (image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (img_fd < 0)
     return no (why, len, "%.200s: %s", image, strerror (errno));
   ch_error_clear ();
-  if (ch_qcow2_read (img_fd, &qi) < 0)
+  if (fstat (img_fd, &img_st) < 0 || ch_qcow2_read (img_fd, &qi) < 0)
     return no (why, len, "%.200s: %s", image, ch_last_error ());
   if (qi.has_data_file)
     return no (why, len, "%.200s has an external data file", image);
@@ -256,7 +309,10 @@ ch_rebase_proven (const char *base_dir, const struct ch_rebase_case *c, char *wh
       open_backing (base_fd, base_dir, image, c->new_backing, "new", &new, why, len)) {
     bool have = read_manifest (base_fd, &cur, &mc) && read_manifest (base_fd, &new, &mn);
 
-    if (have && mc.size == mn.size && strcmp (mc.sha256, mn.sha256) != 0)
+    if ((cur.st.st_dev == img_st.st_dev && cur.st.st_ino == img_st.st_ino) ||
+        (new.st.st_dev == img_st.st_dev && new.st.st_ino == img_st.st_ino))
+      r = no (why, len, "the image is its own backing file");
+    else if (have && mc.size == mn.size && strcmp (mc.sha256, mn.sha256) != 0)
       r = no (why, len, "the manifests of %s and %s disagree (sha256 %.12s... vs %.12s...)",
               cur.leaf, new.leaf, mc.sha256, mn.sha256);
     else if (have && mc.size == mn.size) {
@@ -266,6 +322,15 @@ ch_rebase_proven (const char *base_dir, const struct ch_rebase_case *c, char *wh
     }
     else
       r = same_original (base_fd, base_dir, &cur, &new, why, len);
+    /* Proven: hold the entries still until qemu-img is done. */
+    if (r) {
+      char proof[512];
+
+      snprintf (proof, sizeof proof, "%s", why);
+      r = lock_entries (cfg, &cur, &new, lock_fds, why, len);
+      if (r)
+        snprintf (why, len, "%s", proof);
+    }
   }
   backing_free (&cur);
   backing_free (&new);

@@ -12,8 +12,14 @@
  *  - the original <sha1> is there to say how long the copied prefix is;
  *    beyond it, both files hold zeros (holes, or allocated zeros: only the
  *    allocated extents are read), and the new file is not smaller;
- *  - or: both have cowherd manifests, unchanged since they were written, of
- *    the same size and sha256.
+ *  - or: both have cowherd manifests, unchanged since they were written
+ *    (the file's ctime is older), of the same size and sha256.
+ *
+ * The image is opened by the name as given (qemu-img's open), and each
+ * backing file must be the very inode qemu-img's own resolution reaches.
+ * Nova's locks on both entries are taken (without waiting) and held
+ * through the rebase, so the image cache manager cannot remove or replace
+ * them in between.
  *
  * Anything else, or any doubt, is "not proven" with the reason.
  *
@@ -34,9 +40,13 @@ struct ch_rebase_case {
   const char *new_fmt;        /* -F, or NULL */
 };
 
+struct ch_config;
+
 /* True when `rebase -u` of C gives the same image as the safe rebase.
- * WHY (LEN bytes) receives the proof or the reason it was not proven. */
-bool ch_rebase_proven (const char *base_dir, const struct ch_rebase_case *c,
-                       char *why, size_t len);
+ * WHY (LEN bytes) receives the proof or the reason it was not proven.
+ * When true, LOCK_FDS hold Nova's locks on the two entries (-1 where
+ * none): keep them open until the rebase has finished, then close them. */
+bool ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
+                       int lock_fds[2], char *why, size_t len);
 
 #endif

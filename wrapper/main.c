@@ -9,6 +9,7 @@
  * rewrites the header instead of reading both backing files in full.  Each
  * rebase decision is logged with its reason. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 #include "rebase_proof.h"
 
 #define SELF "qemu-img (cowherd shim)"
+#define DEFAULT_REAL "/usr/bin/qemu-img"
+#define DIVERTED_REAL "/usr/bin/qemu-img.distrib"    /* dpkg-divert --rename */
 
 static void __attribute__((noreturn))
 run_real (const char *real, char **argv)
@@ -33,15 +36,20 @@ run_real (const char *real, char **argv)
   _exit (errno == ENOENT ? 127 : 126);
 }
 
+static bool
+is_self (const char *path)
+{
+  struct stat me, it;
+
+  return stat (path, &it) == 0 && stat ("/proc/self/exe", &me) == 0 &&
+         me.st_dev == it.st_dev && me.st_ino == it.st_ino;
+}
+
 /* The shim must never run itself: that would recurse for ever. */
 static void
 loop_guard (const char *real)
 {
-  struct stat me, it;
-
-  if (stat (real, &it) < 0 || stat ("/proc/self/exe", &me) < 0)
-    return;                             /* exec will say what is wrong */
-  if (me.st_dev == it.st_dev && me.st_ino == it.st_ino) {
+  if (is_self (real)) {
     fprintf (stderr, "%s: [tools] real_qemu_img = %s is this shim itself; "
              "set it to the real qemu-img in %s\n", SELF, real, COWHERD_CONFIG_PATH);
     exit (1);
@@ -94,13 +102,18 @@ main (int argc, char **argv)
   bool cfg_ok;
   char why[512];
   char **fast;
+  int locks[2];
 
   cfg_ok = ch_config_load (COWHERD_CONFIG_PATH, true, &cfg) == 0;
   if (!cfg_ok) {
-    /* A broken cowherd.conf must not break qemu-img: defaults, no changes. */
+    /* A broken cowherd.conf must not break qemu-img: defaults, no changes.
+     * Where the default is this shim (dpkg-divert), the diverted binary. */
     char *err = strdup (ch_last_error ());
 
-    ch_config_load (NULL, true, &cfg);
+    if (ch_config_load (NULL, true, &cfg) < 0)
+      cfg.real_qemu_img = (char *) DEFAULT_REAL;
+    if (is_self (cfg.real_qemu_img) && access (DIVERTED_REAL, X_OK) == 0)
+      cfg.real_qemu_img = (char *) DIVERTED_REAL;
     ch_log_init ("cowherd-qemu-img", &cfg);
     ch_log (LOG_WARNING, "%s; passing everything through to %s", err ? err : "bad config",
             cfg.real_qemu_img);
@@ -120,14 +133,18 @@ main (int argc, char **argv)
       ch_log (LOG_INFO, "rebase %s: full rebase: %s", r.image, skip);
     run_real (cfg.real_qemu_img, argv);
   }
-  if (!ch_rebase_proven (cfg.base_dir, &(struct ch_rebase_case) {
+  if (!ch_rebase_proven (&cfg, &(struct ch_rebase_case) {
         .image = r.image, .image_fmt = r.fmt, .new_backing = r.backing,
-        .new_fmt = r.backing_fmt }, why, sizeof why)) {
+        .new_fmt = r.backing_fmt }, locks, why, sizeof why)) {
     ch_log (LOG_INFO, "rebase %s onto %s: full rebase: %s", r.image, r.backing, why);
     run_real (cfg.real_qemu_img, argv);
   }
   if ((fast = with_unsafe (argc, argv, r.cmd_index)) == NULL)
     run_real (cfg.real_qemu_img, argv);
+  /* Nova's locks on the entries live on in qemu-img until it exits. */
+  for (int i = 0; i < 2; i++)
+    if (locks[i] >= 0 && fcntl (locks[i], F_SETFD, 0) < 0)
+      run_real (cfg.real_qemu_img, argv);
   ch_log (LOG_INFO, "rebase %s onto %s: header only (-u), proven equivalent: %s",
           r.image, r.backing, why);
   run_real (cfg.real_qemu_img, fast);

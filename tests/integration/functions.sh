@@ -680,3 +680,33 @@ fetch_refused() {
     grep -qiE -- "$re" "$tmp/err" || die "fetch $*: unclear error: $(cat "$tmp/err")"
     note "refused: $(cat "$tmp/err")"
 }
+
+# ---- Nova's locks ------------------------------------------------------------
+
+# hold_lock FILE OUT: a Python process holding Nova's lock on FILE, as
+# oslo.concurrency takes it; sets LOCK_PID once the lock is held.
+hold_lock() {
+    local file=$1 out=$2 i
+    "$PYTHON" -c '
+import fcntl, os, sys, time
+os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)
+f = open(sys.argv[1], "a")
+fcntl.lockf(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(3600)
+' "$file" >"$out" 2>&1 &
+    LOCK_PID=$!
+    cleanup_fn kill_if_alive "$LOCK_PID"
+    for ((i = 0; i < 100; i++)); do
+        grep -qx locked "$out" && return 0
+        kill -0 "$LOCK_PID" || die "lock holder died: $(cat "$out")"
+        sleep 0.1
+    done
+    die "lock holder did not take $file within 10 s"
+}
+
+# release_lock: end the lock holder by its pid.
+release_lock() {
+    kill "$LOCK_PID"
+    wait "$LOCK_PID" || true
+}

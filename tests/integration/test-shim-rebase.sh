@@ -230,6 +230,28 @@ rc=0
 grep -qF "unrecognized option '-x'" "$tmp/out/bad.err" || die "unclear: $(cat "$tmp/out/bad.err")"
 [ "$(log_count .)" = "$lines" ] || die "the shim logged a call it does not understand"
 
+# The image named through a symlinked directory and "..": qemu-img opens
+# what the kernel resolves (another disk, over B), not the lexical name.
+mkdir -p "$tmp/elsewhere/${INST##*/}"
+qemu-img create -q -f qcow2 -F raw -b "$NOVA_BASE/${B}_2" "$tmp/elsewhere/${INST##*/}/disk" 2G
+cp "$tmp/elsewhere/${INST##*/}/disk" "$tmp/out/elsewhere-pristine"
+pristine image-dotdot "$NOVA_BASE/${A}_1"
+cp "$tmp/pristine-image-dotdot" "$INST/disk"
+lines=$(log_count .)
+"$tmp/bin/qemu-img" rebase -q -f qcow2 -F raw -b "$NOVA_BASE/${A}_2" \
+    "$NOVA_INSTANCES/via/../${INST##*/}/disk"
+tail -n +"$((lines + 1))" "$COWHERD_LOG" | grep -q "full rebase: .*different originals" ||
+    { show_log; die "image-dotdot: the proof looked at the lexical path's disk"; }
+cmp -s "$INST/disk" "$tmp/pristine-image-dotdot" || die "image-dotdot: the lexical path's disk changed"
+note "image-dotdot: full rebase of the disk the kernel reaches"
+
+# Nova holds the lock on the new entry (its image cache manager at work):
+# no header-only rebase under its feet.
+hold_lock "$NOVA_LOCKS/nova-${A}_2" "$tmp/out/lock.out"
+pristine nova-lock "$NOVA_BASE/${A}_1"
+full nova-lock "Nova's lock on ${A}_2 is held by another process" -f qcow2 -F raw -b "$NOVA_BASE/${A}_2" disk
+release_lock
+
 # ---- cowherd rebase: the same proof, from the CLI ----------------------------------
 
 requires_built COWHERD_CLI
