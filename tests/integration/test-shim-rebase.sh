@@ -8,12 +8,12 @@
 # backing file outside _base or a symlink, no original to bound the prefix,
 # a call already unsafe, no -F) it runs the real safe rebase: the log says
 # why, and image, stdout, stderr and exit status equal a direct run's.
-# `cowherd rebase` uses the same proof.  Also: the loop guard, and a broken
-# cowherd.conf passing everything through.
+# `cowherd rebase` uses the same proof.  Also: the loop guard, a broken
+# cowherd.conf passing everything through, also in a dpkg-divert layout.
 set -euo pipefail
 source "$(dirname "$0")/functions.sh"
 private_ns "$@"
-requires qemu-img qemu-io cmp sha256sum "$PYTHON"
+requires qemu-img qemu-io cmp sha256sum mount umount "$PYTHON"
 requires_built COWHERD_SHIM
 
 mktempdir tmp
@@ -298,5 +298,29 @@ printf '[nonsense\n' >"$COWHERD_CONF"
     die "with a broken cowherd.conf qemu-img --version failed: $(cat "$tmp/out/broken.err")"
 "$REAL" --version | cmp -s - "$tmp/out/broken.out" || die "with a broken config the output differs"
 [ ! -s "$tmp/out/broken.err" ] || die "with a broken config the shim wrote: $(cat "$tmp/out/broken.err")"
+
+# dpkg-divert: the shim is /usr/bin/qemu-img and the real binary
+# /usr/bin/qemu-img.distrib, here on an overlay of /usr/bin private to this
+# test's mount namespace.  With a broken config the default names the shim
+# itself: the shim must run the diverted binary, not refuse every call.
+mkdir -p "$tmp/ov/upper" "$tmp/ov/work"
+mount -t overlay cowherd-divert -o "lowerdir=/usr/bin,upperdir=$tmp/ov/upper,workdir=$tmp/ov/work" /usr/bin
+cleanup_fn umount --lazy /usr/bin    # umount itself runs from /usr/bin
+real_copy=/usr/bin/qemu-img.distrib
+cp "$REAL" "$real_copy"
+rm -f /usr/bin/qemu-img
+cp "$COWHERD_SHIM" /usr/bin/qemu-img
+/usr/bin/qemu-img --version >"$tmp/out/divert.out" 2>"$tmp/out/divert.err" ||
+    die "diverted, with a broken config: qemu-img --version failed: $(cat "$tmp/out/divert.err")"
+"$real_copy" --version | cmp -s - "$tmp/out/divert.out" || die "diverted: the output differs"
+[ ! -s "$tmp/out/divert.err" ] || die "diverted: the shim wrote: $(cat "$tmp/out/divert.err")"
+# Without the diverted binary there is nothing real to run: one clear line.
+rm "$real_copy"
+rc=0
+/usr/bin/qemu-img --version >"$tmp/out/divert.out" 2>"$tmp/out/divert.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "real_qemu_img = /usr/bin/qemu-img is this shim itself" "$tmp/out/divert.err" ||
+    die "diverted without the real binary: exit $rc: $(cat "$tmp/out/divert.err")"
+note "dpkg-divert layout with a broken config: ran the diverted qemu-img"
+
 printf '%s\n' "$good_conf" >"$COWHERD_CONF"
 note "all rebase cases as expected"
