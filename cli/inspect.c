@@ -112,6 +112,11 @@ print_text (const struct ch_domain *dom, const struct ch_probe *pr, const struct
     case CH_ACT_CREATE_SWAP:
       printf ("  create-swap %s: raw %s, mkswap, for %s\n", a->path, sz, a->disk);
       break;
+    case CH_ACT_CREATE_TOP:
+      printf ("  create-top %s: qcow2 %s%s over %s (%s), chain from %s, for %s\n", a->path,
+              a->at_least ? "at least " : "", a->size ? sz : "its backing's size",
+              a->src_name ? a->src_name : "nothing", ch_fmt_name (a->fmt), a->origin, a->disk);
+      break;
     case CH_ACT_MARK_IN_USE:
       printf ("  mark-in-use %s\n", a->path);
       break;

@@ -20,12 +20,17 @@ usage (FILE *fp)
            "commands:\n"
            "  inspect [--json] FILE|-      show each disk, its chain, what exists, and the plan\n"
            "  ensure [--dry-run] FILE|-    rebuild what the chains lack, as the hook does on prepare\n"
+           "  ensure --incoming FILE|-     the same for an incoming live migration: also learn\n"
+           "                               each missing disk's chain and create its empty top\n"
            "  fetch IMAGE_ID               download an original image into the cache, verified\n"
            "  fetch --sha1 NAME [--candidate IMAGE_ID]...\n"
            "                               the same, for the cache entry NAME\n"
            "  rebase [--dry-run] DISK NEW_BACKING\n"
            "                               move a qcow2 disk onto another _base entry: header\n"
            "                               only when provably the same content, else in full\n"
+           "  annotate [--connect URI] [--dry-run] DOMAIN\n"
+           "                               record the disks' chains in the domain's metadata,\n"
+           "                               for the destination of a later live migration\n"
            "\n"
            "FILE is a libvirt domain XML (virsh dumpxml DOMAIN); - reads stdin.\n"
            "\n"
@@ -81,6 +86,8 @@ main (int argc, char *argv[])
     r = cmd_fetch (&cli, argc, argv);
   else if (strcmp (argv[0], "rebase") == 0)
     r = cmd_rebase (&cli, argc, argv);
+  else if (strcmp (argv[0], "annotate") == 0)
+    r = cmd_annotate (&cli, argc, argv);
   else {
     fprintf (stderr, "cowherd: unknown command '%s'; see cowherd --help\n", argv[0]);
     return 2;

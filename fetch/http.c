@@ -462,6 +462,76 @@ ch_http_get (const struct ch_http *h, const char *url, char **body, long *status
   return small_request (h, url, NULL, NULL, NULL, body, status);
 }
 
+struct head {
+  unsigned char *buf;
+  size_t len, max;
+};
+
+static size_t
+on_head (char *p, size_t size, size_t n, void *opaque)
+{
+  struct head *hb = opaque;
+  size_t len = size * n, take = len < hb->max - hb->len ? len : hb->max - hb->len;
+
+  memcpy (hb->buf + hb->len, p, take);
+  hb->len += take;
+  return hb->len == hb->max ? 0 : len;   /* enough: stop the transfer */
+}
+
+static void
+head_reset (void *opaque)
+{
+  ((struct head *) opaque)->len = 0;
+}
+
+long
+ch_http_get_head (const struct ch_http *h, const char *url, unsigned char *buf, size_t max)
+{
+  struct req r;
+  struct head hb = { .buf = buf, .max = max };
+  char range[48];
+  CURLcode rc;
+  long code = 0;
+
+  if (max == 0 || max > CH_HTTP_JSON_MAX) {
+    ch_error ("%s: head of %zu bytes requested", url, max);
+    return -1;
+  }
+  if (req_open (&r, h, url, false, false) < 0)
+    return -1;
+  r.on_hop = head_reset;
+  r.hop_opaque = &hb;
+  snprintf (range, sizeof range, "0-%zu", max - 1);
+  curl_easy_setopt (r.c, CURLOPT_RANGE, range);
+  curl_easy_setopt (r.c, CURLOPT_WRITEFUNCTION, on_head);
+  curl_easy_setopt (r.c, CURLOPT_WRITEDATA, &hb);
+  rc = perform (&r, &code);
+  if (rc == CURLE_WRITE_ERROR && hb.len == max)
+    rc = CURLE_OK;                 /* cut off on purpose */
+  if (rc == CURLE_FILE_COULDNT_READ_FILE || rc == CURLE_REMOTE_FILE_NOT_FOUND ||
+      (rc == CURLE_OK && code == 404)) {
+    req_close (&r);
+    return 0;
+  }
+  if (rc != CURLE_OK || (code != 0 && code != 200 && code != 206)) {
+    char why[CURL_ERROR_SIZE + 64];
+
+    if (rc != CURLE_OK)
+      describe (&r, rc, why, sizeof why);
+    else
+      snprintf (why, sizeof why, "HTTP %ld", code);
+    ch_error ("GET %s: %s", url, why);
+    req_close (&r);
+    return -1;
+  }
+  req_close (&r);
+  if (hb.len == 0) {
+    ch_error ("GET %s: empty file", url);
+    return -1;
+  }
+  return (long) hb.len;
+}
+
 int
 ch_http_post_json (const struct ch_http *h, const char *url, const char *json,
                    const char *header_name, char **header_value,

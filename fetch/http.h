@@ -32,6 +32,12 @@ int ch_http_post_json (const struct ch_http *h, const char *url, const char *jso
                        const char *header_name, char **header_value,
                        char **body, long *status);
 
+/* GET the first bytes of URL, at most MAX of them, into BUF (a Range
+ * request, which sftp and file honour; a body beyond MAX is cut off).
+ * The byte count, 0 when the file is not there (404, no such file), or -1
+ * with ch_error (also for any other HTTP status). */
+long ch_http_get_head (const struct ch_http *h, const char *url, unsigned char *buf, size_t max);
+
 struct ch_download {
   const char *url;
   uint64_t expect_size;       /* 0: unknown */

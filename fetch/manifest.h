@@ -4,6 +4,7 @@
 #ifndef COWHERD_MANIFEST_H
 #define COWHERD_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +25,13 @@ struct ch_manifest {
 int ch_manifest_parse (const char *json, size_t len, struct ch_manifest *m);
 /* Serialise; malloc'd string.  NULL with ch_error. */
 char *ch_manifest_format (const struct ch_manifest *m);
+
+/* Read the manifest of entry LEAF of the cache open on BASE_FD, if there
+ * is one and it is current for the file ST describes: the file has not
+ * changed since it was written (ctime, which no one can set back) and has
+ * the recorded size.  False otherwise (absent, stale, malformed). */
+struct stat;
+bool ch_manifest_read_current (int base_fd, const char *leaf, const struct stat *st,
+                               struct ch_manifest *m);
 
 #endif

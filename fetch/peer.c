@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "cleanup.h"
+#include "config.h"
 #include "error.h"
 
 static void __attribute__((format (printf, 3, 4)))
@@ -166,4 +167,57 @@ ch_peer_display (const char *peer, char *out, size_t len)
   curl_free (pw);
   curl_free (s);
   curl_url_cleanup (u);
+}
+
+/* PEER with its path replaced by PATH, percent-encoded. */
+static char *
+peer_path_url (const char *peer, const char *path)
+{
+  CURLU *u = curl_url ();
+  char *s = NULL, *r = NULL;
+
+  if (u && curl_url_set (u, CURLUPART_URL, peer, 0) == CURLUE_OK &&
+      curl_url_set (u, CURLUPART_PATH, path, CURLU_URLENCODE) == CURLUE_OK &&
+      curl_url_get (u, CURLUPART_URL, &s, 0) == CURLUE_OK)
+    r = strdup (s);
+  curl_free (s);
+  curl_url_cleanup (u);
+  return r;
+}
+
+ssize_t
+ch_peer_read_head (void *opaque, const char *path, uint8_t *buf, size_t max,
+                   char *origin, size_t origin_len, char *why, size_t why_len)
+{
+  const struct ch_config *cfg = opaque;
+  struct ch_http h = {
+    .ca_file = cfg->ca_file, .insecure = cfg->tls_insecure, .ssh_key = cfg->peer_ssh_key,
+    .connect_timeout = cfg->connect_timeout, .stall_timeout = cfg->stall_timeout,
+  };
+  bool any = false;
+
+  snprintf (why, why_len, "no sftp peer is configured");
+  for (size_t i = 0; i < cfg->n_peers; i++) {
+    CLEANUP_FREE char *url = NULL;
+    char shown[1024];
+    long n;
+
+    if (strncmp (cfg->peers[i], "sftp://", 7) != 0)
+      continue;
+    if ((url = peer_path_url (cfg->peers[i], path)) == NULL) {
+      ch_error ("%s: cannot make a URL for %s", cfg->peers[i], path);
+      return -1;
+    }
+    ch_peer_display (url, shown, sizeof shown);
+    n = ch_http_get_head (&h, url, buf, max);
+    if (n > 0) {
+      snprintf (origin, origin_len, "%s", shown);
+      return n;
+    }
+    /* A peer that is down or lacks the file: the next one may have it. */
+    if (!any)
+      snprintf (why, why_len, "%s", n == 0 ? "no sftp peer has the disk" : ch_last_error ());
+    any = true;
+  }
+  return 0;
 }

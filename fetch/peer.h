@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "glance.h"
 #include "http.h"
@@ -52,6 +53,15 @@ enum ch_peer_answer ch_peer_manifest (const struct ch_http *h, const char *peer,
 int ch_peer_download (const struct ch_http *h, const char *peer, const struct ch_manifest *m,
                       int dst_fd, void (*progress) (void *, uint64_t, uint64_t), void *opaque,
                       char got_sha256[65]);
+
+/* Read at most MAX bytes from the start of PATH, a file at the same
+ * absolute path on the peers' hosts, from the first sftp peer that has it
+ * (an incoming migration's source: its disk's qcow2 header).  CFG is a
+ * struct ch_config (a ch_remote_head_fn).  The byte count with ORIGIN
+ * naming the peer; 0 with WHY when no peer has it or none answered; -1
+ * with ch_error on an internal error. */
+ssize_t ch_peer_read_head (void *cfg, const char *path, uint8_t *buf, size_t max,
+                           char *origin, size_t origin_len, char *why, size_t why_len);
 
 /* PEER's URL for logs, errors and manifests: without a password, if the
  * URL carries one.  Writes at most LEN bytes to OUT, NUL-terminated. */

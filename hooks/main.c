@@ -3,13 +3,19 @@
  * libvirt runs it as  qemu.d/cowherd DOMAIN OP SUBOP EXTRA  with the domain
  * XML on stdin.  prepare and restore rebuild what the disks' backing chains
  * lack, before libvirt opens them; started, reconnect and attach mark the
- * cache entries in use; every other op returns at once.  stdout stays empty
- * (for restore it would replace the domain XML).  It never calls libvirt:
- * the daemon is waiting on this process. */
+ * cache entries in use.  migrate (on the destination of a live migration)
+ * also creates the top overlays the migration will fill, and records them,
+ * so the prepare that follows does the same and stopped/release take them
+ * away if the migration fails.  Every other op returns at once.  stdout
+ * stays empty (for migrate and restore it would replace the domain XML).
+ * It never calls libvirt: the daemon is waiting on this process. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "config.h"
 #include "cowherd-build.h"
 #include "domain.h"
@@ -18,8 +24,10 @@
 #include "log.h"
 #include "planner.h"
 #include "probe.h"
+#include "runcmd.h"
+#include "state.h"
 
-enum hook_kind { HOOK_IGNORE, HOOK_ENSURE, HOOK_MARK };
+enum hook_kind { HOOK_IGNORE, HOOK_ENSURE, HOOK_MARK, HOOK_INCOMING, HOOK_STOPPED };
 
 static enum hook_kind
 classify (const char *op)
@@ -28,6 +36,10 @@ classify (const char *op)
     return HOOK_ENSURE;
   if (!strcmp (op, "started") || !strcmp (op, "reconnect") || !strcmp (op, "attach"))
     return HOOK_MARK;
+  if (!strcmp (op, "migrate"))
+    return HOOK_INCOMING;
+  if (!strcmp (op, "stopped") || !strcmp (op, "release"))
+    return HOOK_STOPPED;
   return HOOK_IGNORE;
 }
 
@@ -40,11 +52,63 @@ report (const char *domain, const char *what)
   return 1;
 }
 
+/* An incoming migration: `cowherd ensure --incoming` learns the chains
+ * (which may take libcurl and libcrypto, which the hook does not load),
+ * makes them and the tops, and records what it made.  The XML goes to it
+ * on a memfd. */
+static int
+incoming (const struct ch_config *cfg, const char *name, const char *xml, size_t len)
+{
+  CLEANUP_CLOSE int fd = memfd_create ("cowherd-domain-xml", MFD_CLOEXEC);
+  const char *line, *p;
+
+  if (fd < 0 || write (fd, xml, len) != (ssize_t) len || lseek (fd, 0, SEEK_SET) < 0) {
+    ch_error ("memfd: %m");
+    return report (name, ch_last_error ());
+  }
+  if (ch_run_fd ((char *const[]) { cfg->fetcher, (char *) "ensure", (char *) "--incoming",
+                                   (char *) CH_RUN_FD_PATH, NULL }, fd) == 0)
+    return 0;
+  /* Pass on the command's own line ("cowherd: domain ...: disk ...: why"). */
+  line = ch_last_error ();
+  if ((p = strstr (line, ": cowherd: domain ")) != NULL) {
+    fprintf (stderr, "%s\n", p + 2);
+    ch_log (LOG_ERR, "%s", p + 2 + strlen ("cowherd: "));
+    return 1;
+  }
+  return report (name, line);
+}
+
+/* The domain stopped here.  If it was migrating in, the migration did not
+ * complete (see completed_here): take away the tops made for it. */
+static int
+stopped (const struct ch_config *cfg, const struct ch_domain *dom)
+{
+  struct ch_made_list made;
+  size_t kept;
+  int r;
+
+  if (dom->uuid == NULL || (r = ch_state_exists (cfg, dom->uuid)) == 0)
+    return 0;
+  if (r < 0)
+    return -1;
+  if (ch_state_load (cfg, dom->uuid, &made) < 0)
+    return -1;
+  kept = ch_made_undo (&made, dom->name, false);
+  if (kept)
+    ch_log (LOG_WARNING, "domain %s: %zu file(s) the incoming migration made were kept",
+            dom->name, kept);
+  ch_made_clear (&made);
+  return ch_state_remove (cfg, dom->uuid);
+}
+
 static int
 run (const char *name, const char *op, enum hook_kind kind)
 {
   struct ch_config cfg;
   CLEANUP_DOMAIN struct ch_domain *dom = NULL;
+  CLEANUP_FREE char *xml = NULL;
+  size_t xml_len;
   struct ch_plan plan;
   const struct ch_action *f;
   struct ch_exec_opts opts = { .domain = name, .lock_marks = kind == HOOK_ENSURE };
@@ -56,8 +120,31 @@ run (const char *name, const char *op, enum hook_kind kind)
     return report (name, ch_last_error ());
   ch_log_init ("cowherd-hook", &cfg);
 
-  if (ch_domain_read_fd (STDIN_FILENO, &dom) < 0 ||
-      ch_plan_domain (dom, &cfg, kind == HOOK_ENSURE ? CH_PLAN_ENSURE : CH_PLAN_MARK,
+  if (ch_domain_read_raw (STDIN_FILENO, &xml, &xml_len) < 0 ||
+      ch_domain_parse (xml, xml_len, &dom) < 0) {
+    r = report (name, ch_last_error ());
+    goto out;
+  }
+  if (kind == HOOK_STOPPED) {
+    if (stopped (&cfg, dom) < 0)
+      ch_log (LOG_WARNING, "domain %s: %s: %s", name, op, ch_last_error ());
+    r = 0;
+    goto out;
+  }
+  /* The prepare of an incoming migration (never of a plain start: only
+   * migrate leaves the record) may see the disks at other paths, if
+   * another hook rewrote the XML: make those tops too. */
+  if (kind == HOOK_ENSURE && !strcmp (op, "prepare") && dom->uuid &&
+      ch_state_exists (&cfg, dom->uuid) > 0)
+    kind = HOOK_INCOMING;
+  if (kind == HOOK_INCOMING) {
+    r = incoming (&cfg, name, xml, xml_len);
+    if (r == 0)
+      ch_log (LOG_INFO, "domain %s: %s: incoming chains whole after %.0f ms", name, op,
+              ch_now_ms () - t0);
+    goto out;
+  }
+  if (ch_plan_domain (dom, &cfg, kind == HOOK_ENSURE ? CH_PLAN_ENSURE : CH_PLAN_MARK,
                       &plan) < 0) {
     r = report (name, ch_last_error ());
     goto out;
@@ -102,6 +189,7 @@ main (int argc, char *argv[])
   if (kind == HOOK_IGNORE)
     return 0;                  /* stopped, release, start, ...: nothing to do */
   r = run (argv[1], argv[2], kind);
-  /* Marking is a courtesy to Nova's GC: never fail a running domain for it. */
-  return kind == HOOK_MARK ? 0 : r;
+  /* Marking is a courtesy to Nova's GC: never fail a running domain for it;
+   * libvirt ignores stopped/release's status anyway. */
+  return kind == HOOK_MARK || kind == HOOK_STOPPED ? 0 : r;
 }

@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "cowherd-build.h"
 #include "error.h"
+#include "naming.h"
 #include "pathutil.h"
 
 #define DEFAULT_INSTANCES "/var/lib/nova/instances"
@@ -208,6 +209,13 @@ handle (void *opaque, const char *section, const char *key, const char *value)
     r = set_path (&c->lock_dir, full, value), st->lock_set = true;
   else if (IS ("nova", "lock_prefix"))
     r = set_string (&c->lock_prefix, full, value);
+  else if (IS ("nova", "default_ephemeral_format")) {
+    r = set_string (&c->eph_format, full, value);
+    if (r == 0 && ch_ephemeral_tag (value) == NULL) {
+      ch_error ("%s: not a filesystem Nova formats ephemeral disks with: %.32s", full, value);
+      r = -1;
+    }
+  }
   else if (IS ("locks", "timeout"))
     r = set_int (&c->lock_timeout, full, value, 0, 86400);
   else if (IS ("tools", "qemu_img"))
@@ -260,6 +268,8 @@ handle (void *opaque, const char *section, const char *key, const char *value)
     r = set_peers (c, full, value);
   else if (IS ("peers", "ssh_key"))
     r = set_path (&c->peer_ssh_key, full, value);
+  else if (IS ("hook", "state_dir"))
+    r = set_path (&c->state_dir, full, value);
   else {
     ch_error ("unknown key %s", full);
     r = -1;
@@ -302,6 +312,7 @@ ch_config_load (const char *path, bool missing_ok, struct ch_config *cfg)
       dup_default (&cfg->mkfs, "/sbin/mkfs") < 0 ||
       dup_default (&cfg->mkswap, "/sbin/mkswap") < 0 ||
       dup_default (&cfg->fetcher, COWHERD_BINDIR "/cowherd") < 0 ||
+      dup_default (&cfg->state_dir, "/run/cowherd") < 0 ||
       dup_default (&cfg->ks_user_domain, "Default") < 0 ||
       dup_default (&cfg->ks_project_domain, "Default") < 0 ||
       dup_default (&cfg->ks_interface, "public") < 0)
@@ -345,6 +356,7 @@ ch_config_free (struct ch_config *cfg)
   free (cfg->base_dir);
   free (cfg->lock_dir);
   free (cfg->lock_prefix);
+  free (cfg->eph_format);
   free (cfg->qemu_img);
   free (cfg->real_qemu_img);
   free (cfg->mkfs);
@@ -366,6 +378,7 @@ ch_config_free (struct ch_config *cfg)
     free (cfg->peers[i]);
   free (cfg->peers);
   free (cfg->peer_ssh_key);
+  free (cfg->state_dir);
   memset (cfg, 0, sizeof *cfg);
 }
 

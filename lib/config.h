@@ -11,6 +11,7 @@ struct ch_config {
   char *base_dir;         /* [nova] base_dir: absolute; default instances_path/_base */
   char *lock_dir;         /* [nova] lock_path: default instances_path/locks */
   char *lock_prefix;      /* [nova] lock_prefix = nova- */
+  char *eph_format;       /* [nova] default_ephemeral_format: NULL = Nova's default (vfat) */
   int lock_timeout;       /* [locks] timeout seconds = 600 */
   char *qemu_img;         /* [tools] qemu_img = /usr/bin/qemu-img */
   char *real_qemu_img;    /* [tools] real_qemu_img = /usr/bin/qemu-img: what the shim runs */
@@ -41,6 +42,7 @@ struct ch_config {
   char **peers;           /* [peers] urls: comma-separated sftp://, http(s)://, file:// */
   size_t n_peers;
   char *peer_ssh_key;     /* [peers] ssh_key: private key for sftp peers */
+  char *state_dir;        /* [hook] state_dir = /run/cowherd: incoming migrations in flight */
 };
 
 /* True if some image source is configured. */

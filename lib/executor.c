@@ -13,8 +13,9 @@
 #include "error.h"
 #include "fsutil.h"
 #include "lock.h"
-#include "qcow2.h"
 #include "log.h"
+#include "pathutil.h"
+#include "qcow2.h"
 #include "runcmd.h"
 
 struct ctx {
@@ -241,6 +242,7 @@ filler (enum ch_action_kind kind)
   case CH_ACT_CREATE_EPHEMERAL: return fill_ephemeral;
   case CH_ACT_CREATE_SWAP: return fill_swap;
   case CH_ACT_FETCH:
+  case CH_ACT_CREATE_TOP:
   case CH_ACT_MARK_IN_USE:
   case CH_ACT_FAIL:
     break;
@@ -297,6 +299,170 @@ fetch (const struct ctx *c, const struct ch_action *a)
   return 0;
 }
 
+/* The size of the image at PATH (format FMT, or found out), and its
+ * format in *FMT. */
+static int
+image_size (const char *path, enum ch_fmt *fmt, uint64_t *size)
+{
+  CLEANUP_CLOSE int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct ch_qcow2_info qi;
+  struct stat st;
+
+  if (fd < 0 || fstat (fd, &st) < 0) {
+    ch_error ("%s: %m", path);
+    return -1;
+  }
+  if (*fmt == CH_FMT_UNKNOWN && ch_probe_format (fd, fmt) < 0)
+    return -1;
+  if (*fmt == CH_FMT_QCOW2) {
+    if (ch_qcow2_read (fd, &qi) < 0) {
+      ch_error_prefix ("%s", path);
+      return -1;
+    }
+    *size = qi.virtual_size;
+  }
+  else
+    *size = (uint64_t) st.st_size;
+  return 0;
+}
+
+/* Open the instance directory DIR_LEAF of instances_path, making it (owned
+ * like instances_path, as Nova's are) if it is missing. */
+static int
+instance_dir (const struct ctx *c, const char *dir_leaf, const char *dir_path)
+{
+  CLEANUP_CLOSE int inst = ch_open_dir (c->cfg->instances_path, false);
+  int fd;
+  struct stat st;
+
+  if (inst < 0) {
+    ch_error ("%s: %m", c->cfg->instances_path);
+    return -1;
+  }
+  fd = openat (inst, dir_leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0 || errno != ENOENT) {
+    if (fd < 0)
+      ch_error ("%s: %m", dir_path);
+    return fd;
+  }
+  if (mkdirat (inst, dir_leaf, 0755) < 0 && errno != EEXIST) {
+    ch_error ("mkdir %s: %m", dir_path);
+    return -1;
+  }
+  fd = openat (inst, dir_leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    ch_error ("%s: %m", dir_path);
+    return -1;
+  }
+  if (ch_own_like (fd, inst, dir_path) < 0 || fsync (inst) < 0 || fstat (fd, &st) < 0) {
+    ch_error_prefix ("%s", dir_path);
+    close (fd);
+    return -1;
+  }
+  if (c->opts->created)
+    c->opts->created (c->opts->opaque, dir_path, &st);
+  return fd;
+}
+
+/* An empty qcow2 overlay over the chain the source host has, with the
+ * source's virtual size, for an incoming migration to fill.  Built under a
+ * temporary name in its own directory (the backing name may be relative
+ * to it) and renamed into place without replacing anything. */
+static int
+create_top (struct ctx *c, const struct ch_action *a, bool *made)
+{
+  CLEANUP_FREE char *dir = strdup (a->path), *backing = NULL, *tmp = NULL;
+  CLEANUP_CLOSE int dfd = -1, fd = -1;
+  const char *leaf, *dir_leaf;
+  enum ch_fmt fmt = a->fmt;
+  uint64_t size = a->size, bsize;
+  char size_s[32], *argv[14];
+  struct stat st;
+  size_t i = 0;
+
+  *made = false;
+  if (dir == NULL) {
+    ch_error ("strdup: %m");
+    return -1;
+  }
+  *strrchr (dir, '/') = '\0';
+  leaf = strrchr (a->path, '/') + 1;
+  if ((dir_leaf = ch_path_leaf_in (dir, c->cfg->instances_path)) == NULL) {
+    ch_error ("%s is not an instance directory of %s", dir, c->cfg->instances_path);
+    return -1;
+  }
+  if ((dfd = instance_dir (c, dir_leaf, dir)) < 0)
+    return -1;
+  if (fstatat (dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return 0;                    /* made meanwhile (Nova's pre_live_migration) */
+  if (a->src_name) {
+    if ((backing = ch_path_resolve_backing (a->path, a->src_name)) == NULL ||
+        image_size (backing, &fmt, &bsize) < 0)
+      return -1;
+    if (size == 0 || (a->at_least && size < bsize))
+      size = bsize;
+  }
+  if (size == 0) {
+    ch_error ("the disk's virtual size is not known");
+    return -1;
+  }
+  if (asprintf (&tmp, ".%s.cowherd-%ld", leaf, (long) getpid ()) < 0) {
+    tmp = NULL;
+    ch_error ("asprintf: %m");
+    return -1;
+  }
+  unlinkat (dfd, tmp, 0);        /* a leftover of a killed run with our pid */
+  fd = openat (dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    ch_error ("create %s/%s: %m", dir, tmp);
+    return -1;
+  }
+  snprintf (size_s, sizeof size_s, "%llu", (unsigned long long) size);
+  argv[i++] = c->cfg->qemu_img;
+  argv[i++] = (char *) "create";
+  argv[i++] = (char *) "-q";
+  argv[i++] = (char *) "-f";
+  argv[i++] = (char *) "qcow2";
+  if (a->src_name) {
+    /* -u: the backing was checked above; qemu-img would look for a
+     * relative name beside /dev/fd/3. */
+    argv[i++] = (char *) "-u";
+    argv[i++] = (char *) "-F";
+    argv[i++] = (char *) ch_fmt_name (fmt);
+    argv[i++] = (char *) "-b";
+    argv[i++] = a->src_name;
+  }
+  argv[i++] = (char *) CH_RUN_FD_PATH;
+  argv[i++] = size_s;
+  argv[i] = NULL;
+  if (ch_own_like (fd, dfd, a->path) < 0 || ch_run_fd (argv, fd) < 0)
+    goto undo;
+  if (fsync (fd) < 0 || fstat (fd, &st) < 0) {
+    ch_error ("fsync %s/%s: %m", dir, tmp);
+    goto undo;
+  }
+  if (renameat2 (dfd, tmp, dfd, leaf, RENAME_NOREPLACE) < 0) {
+    if (errno == EEXIST) {
+      unlinkat (dfd, tmp, 0);
+      return 0;
+    }
+    ch_error ("rename into %s: %m", a->path);
+    goto undo;
+  }
+  if (fsync (dfd) < 0) {
+    ch_error ("fsync %s: %m", dir);
+    return -1;
+  }
+  if (c->opts->created)
+    c->opts->created (c->opts->opaque, a->path, &st);
+  *made = true;
+  return 0;
+
+ undo:
+  unlinkat (dfd, tmp, 0);
+  return -1;
+}
+
 static int
 run_action (struct ctx *c, const struct ch_action *a)
 {
@@ -307,6 +473,15 @@ run_action (struct ctx *c, const struct ch_action *a)
 
   if (a->kind == CH_ACT_FETCH)
     return fetch (c, a);
+  if (a->kind == CH_ACT_CREATE_TOP) {
+    t0 = ch_now_ms ();
+    if (create_top (c, a, &made) < 0)
+      return -1;
+    ch_log (LOG_INFO, "domain %s: disk %s: create-top %s over %s (chain from %s): %s in %.0f ms",
+            c->opts->domain, a->disk, a->path, a->src_name ? a->src_name : "nothing",
+            a->origin ? a->origin : "?", made ? "done" : "already present", ch_now_ms () - t0);
+    return 0;
+  }
   if (fill == NULL)
     return a->kind == CH_ACT_MARK_IN_USE ? mark_in_use (c, a) : 0;
 

@@ -6,6 +6,7 @@
 #define COWHERD_EXECUTOR_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "planner.h"
@@ -18,6 +19,11 @@
 struct ch_exec_opts {
   const char *domain;       /* for log lines */
   bool lock_marks;          /* take the lock to mark in use (prepare) */
+  /* Told of every top overlay (and instance directory) a CREATE_TOP made,
+   * right after it appeared: an incoming migration that fails removes
+   * them again.  May be NULL. */
+  void (*created) (void *opaque, const char *path, const struct stat *st);
+  void *opaque;
 };
 
 /* Execute PLAN (which must not have failed).  Logs each action with its

@@ -217,3 +217,12 @@ ch_ephemeral_fs (const struct ch_base_name *name)
       return eph_ostype_fs[i].fs;
   return NULL;
 }
+
+const char *
+ch_ephemeral_tag (const char *fs)
+{
+  for (size_t i = 0; fs && i < sizeof eph_hash_fs / sizeof eph_hash_fs[0]; i++)
+    if (strcmp (fs, eph_hash_fs[i].fs) == 0)
+      return eph_hash_fs[i].tag;
+  return NULL;
+}

@@ -54,6 +54,10 @@ const char *ch_base_kind_name (enum ch_base_kind kind);
  * (a custom mkfs command cannot be recovered from its hash). */
 const char *ch_ephemeral_fs (const struct ch_base_name *name);
 
+/* The 7-hex tag of current ephemeral base names for filesystem FS, or NULL
+ * if FS is not one Nova knows. */
+const char *ch_ephemeral_tag (const char *fs);
+
 /* sha1(image_id as UTF-8) in lowercase hex, exactly as Nova's
  * imagecache.get_cache_fname computes it.  -1 with ch_error on failure. */
 int ch_image_id_sha1 (const char *image_id, char out[CH_SHA1_HEX + 1]);

@@ -315,16 +315,77 @@ plan_resized_once (struct ch_plan *p, const struct ch_world *w, const char *disk
   return plan_resized (p, w, disk, l, leaf, &bn, image_id);
 }
 
+/* An incoming migration's disk whose top is not here yet: an empty overlay
+ * over the chain the source has, which the migration then fills. */
+static int
+plan_top (struct ch_plan *p, const struct ch_world *w, const struct ch_disk *d,
+          const struct ch_chain *c, const char *origin, bool at_least)
+{
+  const struct ch_link *top = &c->links[0];
+  const char *dir_leaf;
+  CLEANUP_FREE char *dir = NULL;
+  struct ch_action *a;
+
+  if (d->readonly || d->shareable)
+    return fail (p, d->target, top->path,
+                 "disk image missing; it is read-only or shareable, so the migration "
+                 "does not copy it and cowherd does not create it");
+  for (const char *q = top->path; *q; q++)
+    if ((unsigned char) *q < 0x20)
+      return fail (p, d->target, NULL, "disk image missing; its path has control characters");
+  /* Root writes where the XML says: only into an instance directory of
+   * instances_path, as Nova lays disks out. */
+  if ((dir = strdup (top->path)) == NULL) {
+    ch_error ("strdup: %m");
+    return -1;
+  }
+  *strrchr (dir, '/') = '\0';
+  dir_leaf = w->instances_dir ? ch_path_leaf_in (dir, w->instances_dir) : NULL;
+  if (dir_leaf == NULL || dir_leaf[0] == '.' || strcmp (dir, w->base_dir) == 0)
+    return fail (p, d->target, top->path,
+                 "disk image missing; cowherd creates incoming disks only in an "
+                 "instance directory of %s", w->instances_dir ? w->instances_dir : "?");
+  if (top->fmt != CH_FMT_QCOW2)
+    return fail (p, d->target, top->path,
+                 "disk image missing and it is not qcow2; cowherd creates only qcow2 overlays");
+  if ((a = add (p, CH_ACT_CREATE_TOP, d->target)) == NULL ||
+      set (&a->path, "%s", top->path) < 0)
+    return -1;
+  if (c->n > 1) {
+    if (set (&a->src_name, "%s", c->links[1].header_name) < 0)
+      return -1;
+    a->fmt = c->links[1].fmt;
+  }
+  a->size = top->virtual_size;
+  a->at_least = at_least;
+  a->origin = origin;
+  return 0;
+}
+
 static int
 plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
-           const struct ch_disk *d, const struct ch_chain *c, const char *err,
-           const char *image_id)
+           const struct ch_disk *d, size_t index, const char *image_id)
 {
-  if (mode == CH_PLAN_ENSURE && err)
+  const struct ch_chain *c = &w->chains[index];
+  const char *err = w->chain_errors ? w->chain_errors[index] : NULL;
+  bool ensure = mode == CH_PLAN_ENSURE || mode == CH_PLAN_INCOMING;
+
+  if (ensure && err)
     return fail (p, d->target, NULL, "%s", err);
   if (c->n == 0)
     return 0;
-  if (mode == CH_PLAN_ENSURE && !c->links[0].exists)
+  if (mode == CH_PLAN_INCOMING && !c->links[0].exists) {
+    const char *origin = w->top_origins ? w->top_origins[index] : NULL;
+
+    if (origin == NULL)
+      return fail (p, d->target, c->links[0].path,
+                   "disk image missing and its backing chain is unknown: %s",
+                   w->top_unknown && w->top_unknown[index] ? w->top_unknown[index]
+                   : "no source of chain knowledge");
+    if (plan_top (p, w, d, c, origin, w->top_at_least && w->top_at_least[index]) < 0)
+      return -1;
+  }
+  else if (ensure && !c->links[0].exists)
     return fail (p, d->target, c->links[0].path,
                  "disk image missing; cowherd never creates a top image on "
                  "prepare (it would give the guest a blank disk)");
@@ -333,8 +394,10 @@ plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
     const struct ch_link *l = &c->links[i];
     const char *leaf = ch_path_leaf_in (l->path, w->base_dir);
 
+    if (i == 0 && !l->exists)
+      continue;                  /* the top cowherd creates (above) */
     if (!l->exists || (l->is_symlink && !l->is_regular && !l->is_block)) {
-      if (mode == CH_PLAN_ENSURE && i > 0 &&
+      if (ensure && i > 0 &&
           plan_missing (p, w, d->target, &c->links[i - 1], l, image_id) < 0)
         return -1;
       break;
@@ -343,7 +406,7 @@ plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
      * what Nova's GC reads, and cowherd writes through no symlink. */
     if (!leaf || !l->is_regular || l->is_symlink)
       continue;
-    if (mode == CH_PLAN_ENSURE && i > 0 && resized_incomplete (leaf, l) &&
+    if (ensure && i > 0 && resized_incomplete (leaf, l) &&
         plan_resized_once (p, w, d->target, l, leaf, image_id) < 0)
       return -1;
     if (mark (p, w, d->target, leaf) < 0)
@@ -364,12 +427,14 @@ rank (enum ch_action_kind k)
   case CH_ACT_CREATE_EPHEMERAL:
   case CH_ACT_CREATE_SWAP:
     return 1;
-  case CH_ACT_MARK_IN_USE:
+  case CH_ACT_CREATE_TOP:
     return 2;
+  case CH_ACT_MARK_IN_USE:
+    return 3;
   case CH_ACT_FAIL:
     break;
   }
-  return 3;
+  return 4;
 }
 
 static void
@@ -398,9 +463,7 @@ ch_plan_build (const struct ch_domain *dom, const struct ch_world *w,
 
     if (d->source == NULL)
       continue;
-    if (plan_disk (out, w, mode, d, &w->chains[i],
-                   w->chain_errors ? w->chain_errors[i] : NULL,
-                   dom->nova.present ? dom->nova.root_uuid : NULL) < 0)
+    if (plan_disk (out, w, mode, d, i, dom->nova.present ? dom->nova.root_uuid : NULL) < 0)
       goto err;
   }
   /* The original a resized base is copied from was just used: mark it. */
@@ -437,6 +500,7 @@ ch_action_kind_name (enum ch_action_kind k)
   case CH_ACT_COPY_EXTEND: return "copy-extend";
   case CH_ACT_CREATE_EPHEMERAL: return "create-ephemeral";
   case CH_ACT_CREATE_SWAP: return "create-swap";
+  case CH_ACT_CREATE_TOP: return "create-top";
   case CH_ACT_MARK_IN_USE: return "mark-in-use";
   case CH_ACT_FAIL: break;
   }

@@ -18,6 +18,8 @@
 enum ch_plan_mode {
   CH_PLAN_ENSURE,   /* prepare/restore: rebuild what is missing, mark the rest */
   CH_PLAN_MARK,     /* started/reconnect/attach: only mark what exists */
+  CH_PLAN_INCOMING, /* migrate/prepare of an incoming migration: ENSURE, and
+                       create a missing top overlay from its known chain */
 };
 
 enum ch_action_kind {
@@ -25,6 +27,9 @@ enum ch_action_kind {
   CH_ACT_COPY_EXTEND,       /* copy src_name to name, extend to size */
   CH_ACT_CREATE_EPHEMERAL,  /* raw of size, mkfs fs, label ephemeral0 */
   CH_ACT_CREATE_SWAP,       /* raw of size, mkswap */
+  CH_ACT_CREATE_TOP,        /* empty qcow2 overlay at path over src_name (as written
+                               in its header, format fmt), virtual size size
+                               (0: its backing's; at_least: no smaller than it) */
   CH_ACT_MARK_IN_USE,       /* refresh name's mtime */
   CH_ACT_FAIL,              /* path cannot be made to exist: reason */
 };
@@ -39,6 +44,8 @@ struct ch_action {
   uint64_t size;            /* bytes */
   const char *fs;           /* CREATE_EPHEMERAL: filesystem (static string) */
   char *reason;             /* FAIL: why, one phrase */
+  bool at_least;            /* CREATE_TOP: size is a minimum (Nova's flavor size) */
+  const char *origin;       /* CREATE_TOP: where the chain came from (borrowed) */
 };
 
 struct ch_plan {
@@ -57,9 +64,16 @@ struct ch_entry {
 
 struct ch_world {
   const char *base_dir;               /* normalised */
+  const char *instances_dir;          /* normalised: where incoming tops may be made */
   bool can_fetch;                     /* image sources are configured */
   const struct ch_chain *chains;      /* one per domain disk, in domain order */
   const char *const *chain_errors;    /* per disk: NULL, or why its chain could not be read */
+  /* CH_PLAN_INCOMING, per disk whose top is missing: the chain it needs
+   * (links[0] of its chain is then the top to create), and where that
+   * knowledge came from; or NULL and why none was found. */
+  const char *const *top_origins;
+  const char *const *top_unknown;
+  const bool *top_at_least;           /* its virtual size is a minimum (a flavor's) */
   /* Look up cache entry LEAF: 0 and OUT filled (exists may be false), or -1
    * with ch_error. */
   int (*lookup) (void *opaque, const char *leaf, struct ch_entry *out);

@@ -15,6 +15,8 @@
 #define HDR_BACKING_SIZE    16
 #define HDR_CLUSTER_BITS    20
 #define HDR_SIZE            24
+#define HDR_L1_SIZE         36
+#define HDR_L1_OFFSET       40
 #define HDR_INCOMPAT        72
 #define HDR_HEADER_LENGTH  100
 #define HDR_V2_LENGTH       72
@@ -129,6 +131,8 @@ parse_fixed (const uint8_t *buf, size_t len, struct ch_qcow2_info *out,
     return -1;
   }
 
+  out->l1_size = be32 (buf + HDR_L1_SIZE);
+  out->l1_table_offset = be64 (buf + HDR_L1_OFFSET);
   if (out->version == 3) {
     out->incompatible_features = be64 (buf + HDR_INCOMPAT);
     *hdr_len = be32 (buf + HDR_HEADER_LENGTH);
@@ -323,5 +327,43 @@ ch_probe_format (int fd, enum ch_fmt *fmt)
   if (n == -1)
     return -1;
   *fmt = ch_qcow2_is_qcow2 (buf, (size_t) n) ? CH_FMT_QCOW2 : CH_FMT_RAW;
+  return 0;
+}
+
+int
+ch_qcow2_has_data (int fd, bool *has)
+{
+  struct ch_qcow2_info qi;
+  CLEANUP_FREE uint8_t *l1 = NULL;
+  size_t len;
+  ssize_t r;
+
+  *has = true;
+  if (ch_qcow2_read (fd, &qi) < 0)
+    return -1;
+  len = (size_t) qi.l1_size * 8;
+  if (len > CH_QCOW2_L1_READ_MAX) {
+    ch_error ("qcow2 L1 table of %" PRIu32 " entries is larger than cowherd reads", qi.l1_size);
+    return -1;
+  }
+  if (len == 0) {
+    *has = false;
+    return 0;
+  }
+  if (qi.l1_table_offset > (uint64_t) INT64_MAX - len || (l1 = malloc (len)) == NULL) {
+    ch_error ("qcow2 L1 table: bad offset or out of memory");
+    return -1;
+  }
+  r = pread (fd, l1, len, (off_t) qi.l1_table_offset);
+  if (r < 0 || (size_t) r != len) {
+    ch_error ("qcow2 L1 table: %s", r < 0 ? strerror (errno) : "short read");
+    return -1;
+  }
+  for (size_t i = 0; i < len; i++)
+    if (l1[i]) {
+      *has = true;
+      return 0;
+    }
+  *has = false;
   return 0;
 }

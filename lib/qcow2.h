@@ -30,6 +30,8 @@ struct ch_qcow2_info {
   bool has_backing_fmt;
   char backing_fmt[CH_BACKING_FMT_MAX + 1];
   bool has_data_file;                     /* external data file extension */
+  uint32_t l1_size;                       /* entries in the L1 table */
+  uint64_t l1_table_offset;
 };
 
 /* True if BUF starts with the qcow2 magic. */
@@ -41,6 +43,15 @@ int ch_qcow2_parse (const uint8_t *buf, size_t len, struct ch_qcow2_info *out);
 
 /* Read and parse the header of the image open on FD (pread; offset 0). */
 int ch_qcow2_read (int fd, struct ch_qcow2_info *out);
+
+/* L1 tables larger than this are not read (a 64 TiB disk with 64 KiB
+ * clusters has a 1 MiB L1 table). */
+#define CH_QCOW2_L1_READ_MAX (8 * 1024 * 1024)
+
+/* Does the qcow2 image open on FD map any guest data of its own, i.e. is
+ * any L1 entry set?  A fresh overlay from qemu-img create has none.  0
+ * with *HAS set, or -1 with ch_error (unreadable, L1 table too large). */
+int ch_qcow2_has_data (int fd, bool *has);
 
 /* Look at the first bytes of FD: qcow2 magic -> CH_FMT_QCOW2, else RAW.
  * -1 with ch_error on read error. */

@@ -127,35 +127,10 @@ open_backing (int base_fd, const char *base_dir, const char *image, const char *
   return true;
 }
 
-/* Read the manifest beside LEAF, if there is one and it is current: the
- * file has not changed since (ctime) and has the recorded size. */
 static bool
 read_manifest (int base_fd, const struct backing *b, struct ch_manifest *m)
 {
-  char name[CH_BASE_NAME_MAX + sizeof CH_MANIFEST_SUFFIX];
-  CLEANUP_CLOSE int fd = -1;
-  CLEANUP_FREE char *buf = NULL;
-  struct stat st;
-  ssize_t n;
-
-  if ((size_t) snprintf (name, sizeof name, "%s%s", b->leaf, CH_MANIFEST_SUFFIX) >= sizeof name)
-    return false;
-  fd = openat (base_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > CH_MANIFEST_MAX)
-    return false;
-  if ((buf = malloc (CH_MANIFEST_MAX + 1)) == NULL)
-    return false;
-  n = pread (fd, buf, CH_MANIFEST_MAX, 0);
-  if (n <= 0 || ch_manifest_parse (buf, (size_t) n, m) < 0)
-    return false;
-  if (strcmp (m->name, b->leaf) != 0 || m->size != (uint64_t) b->st.st_size)
-    return false;
-  /* ctime, which no one can set back: any change to the file (content,
-   * a touch, a rename) after the manifest was written makes it stale. */
-  if (b->st.st_ctim.tv_sec > st.st_mtim.tv_sec ||
-      (b->st.st_ctim.tv_sec == st.st_mtim.tv_sec && b->st.st_ctim.tv_nsec >= st.st_mtim.tv_nsec))
-    return false;
-  return true;
+  return ch_manifest_read_current (base_fd, b->leaf, &b->st, m);
 }
 
 /* FD holds only zeros from FROM to its end.  Holes are skipped; allocated

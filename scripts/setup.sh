@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libxml2-dev libinih-dev libjson-c-dev libssl-dev libcurl4-openssl-dev libcmocka-dev valgrind
+  libxml2-dev libinih-dev libjson-c-dev libssl-dev libcurl4-openssl-dev libcmocka-dev libvirt-dev valgrind
   # the real things the tests and the demo run
   libvirt-daemon-system libvirt-clients qemu-utils qemu-system-x86
   dosfstools e2fsprogs util-linux iproute2 python3 curl glance-api keystone openssh-server openssh-client

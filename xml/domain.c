@@ -56,6 +56,10 @@ ch_domain_free (struct ch_domain *dom)
     for (size_t j = 0; j < d->n_backing; j++)
       free (d->backing[j].path);
     free (d->backing);
+    free (d->meta.error);
+    for (size_t j = 0; j < d->meta.n_levels; j++)
+      free (d->meta.levels[j].name);
+    free (d->meta.levels);
   }
   free (dom->disks);
   free (dom->nova.name);
@@ -572,6 +576,161 @@ parse_nova (xmlNodePtr root, struct ch_nova *nova)
   return 0;
 }
 
+/* ---- cowherd's metadata. ---- */
+
+/* libvirt puts only the element it was given into the namespace, so the
+ * children may be in it or in none. */
+static xmlNodePtr
+meta_next (xmlNodePtr c, const char *name)
+{
+  for (; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrEqual (c->name, BAD_CAST name) &&
+        (c->ns == NULL || xmlStrEqual (c->ns->href, BAD_CAST CH_COWHERD_NS)))
+      return c;
+  return NULL;
+}
+
+static int
+meta_u64 (xmlNodePtr node, const char *attr, const char *where, bool required,
+          uint64_t *out)
+{
+  CLEANUP_FREE char *v = NULL;
+  char *end;
+  int r = get_attr (node, attr, where, &v);
+
+  *out = 0;
+  if (r < 0)
+    return -1;
+  if (r == 0) {
+    if (required) {
+      ch_error ("%s: no %s", where, attr);
+      return -1;
+    }
+    return 0;
+  }
+  errno = 0;
+  if (v[0] < '0' || v[0] > '9' || (*out = strtoull (v, &end, 10), errno) || *end ||
+      *out > INT64_MAX) {
+    ch_error ("%s: %s is not a size in bytes: '%.64s'", where, attr, v);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+meta_fmt (xmlNodePtr node, const char *where, enum ch_fmt *out)
+{
+  CLEANUP_FREE char *v = NULL;
+
+  if (get_attr (node, "format", where, &v) < 0)
+    return -1;
+  *out = ch_fmt_parse (v);
+  if (*out != CH_FMT_RAW && *out != CH_FMT_QCOW2) {
+    ch_error ("%s: format '%.32s' is not raw or qcow2", where, v ? v : "");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+meta_level (xmlNodePtr node, const char *where, struct ch_meta_level *l)
+{
+  CLEANUP_FREE char *sha = NULL;
+
+  if (get_attr (node, "name", where, &l->name) < 0)
+    return -1;
+  if (l->name == NULL || l->name[0] == '\0' || strlen (l->name) > 1023) {
+    ch_error ("%s: no name, or longer than 1023 bytes", where);
+    return -1;
+  }
+  for (const char *p = l->name; *p; p++)
+    if ((unsigned char) *p < 0x20) {
+      ch_error ("%s: control character in the name", where);
+      return -1;
+    }
+  if (meta_fmt (node, where, &l->fmt) < 0 ||
+      meta_u64 (node, "size", where, false, &l->size) < 0 ||
+      get_attr (node, "sha256", where, &sha) < 0)
+    return -1;
+  if (sha) {
+    if (strlen (sha) != 64 || strspn (sha, "0123456789abcdef") != 64) {
+      ch_error ("%s: sha256 is not 64 lowercase hex digits", where);
+      return -1;
+    }
+    memcpy (l->sha256, sha, 65);
+  }
+  return 0;
+}
+
+static int
+meta_disk (xmlNodePtr node, struct ch_disk_meta *m, const char *dev)
+{
+  char where[128];
+  size_t n = 0;
+
+  snprintf (where, sizeof where, "cowherd metadata, disk %.32s", dev);
+  if (meta_fmt (node, where, &m->fmt) < 0 ||
+      meta_u64 (node, "size", where, true, &m->size) < 0)
+    return -1;
+  for (xmlNodePtr b = meta_next (node->children, "backing"); b;
+       b = meta_next (b->next, "backing"))
+    n++;
+  if (n > CH_META_LEVELS_MAX) {
+    ch_error ("%s: more than %d backing levels", where, CH_META_LEVELS_MAX);
+    return -1;
+  }
+  if (n && (m->levels = calloc (n, sizeof *m->levels)) == NULL) {
+    ch_error ("calloc: %m");
+    return -1;
+  }
+  for (xmlNodePtr b = meta_next (node->children, "backing"); b;
+       b = meta_next (b->next, "backing")) {
+    char lw[160];
+
+    snprintf (lw, sizeof lw, "%s, backing level %zu", where, m->n_levels + 1);
+    if (meta_level (b, lw, &m->levels[m->n_levels++]) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* A malformed entry is kept as an error on its disk, not a parse failure:
+ * it matters only to an incoming migration, never to a plain start. */
+static int
+parse_cowherd_meta (xmlNodePtr root, struct ch_domain *dom)
+{
+  xmlNodePtr meta = child_element (root, "metadata", NULL);
+  xmlNodePtr chains = meta ? child_element (meta, "chains", BAD_CAST CH_COWHERD_NS) : NULL;
+
+  if (chains == NULL)
+    return 0;
+  for (xmlNodePtr d = meta_next (chains->children, "disk"); d;
+       d = meta_next (d->next, "disk")) {
+    CLEANUP_XMLFREE xmlChar *dev = xmlGetNoNsProp (d, BAD_CAST "dev");
+
+    for (size_t i = 0; dev && i < dom->n_disks; i++) {
+      struct ch_disk_meta *m = &dom->disks[i].meta;
+
+      if (strcmp (dom->disks[i].target, (const char *) dev) != 0 || m->present)
+        continue;
+      m->present = true;
+      if (meta_disk (d, m, dom->disks[i].target) < 0) {
+        for (size_t j = 0; j < m->n_levels; j++)
+          free (m->levels[j].name);
+        free (m->levels);
+        m->levels = NULL;
+        m->n_levels = 0;
+        if ((m->error = strdup (ch_last_error ())) == NULL) {
+          ch_error ("strdup: %m");
+          return -1;
+        }
+      }
+      break;
+    }
+  }
+  return 0;
+}
+
 int
 ch_domain_parse (const char *buf, size_t len, struct ch_domain **out)
 {
@@ -625,7 +784,7 @@ ch_domain_parse (const char *buf, size_t len, struct ch_domain **out)
     return -1;
   if (parse_disks (root, dom) < 0)
     return -1;
-  if (parse_nova (root, &dom->nova) < 0)
+  if (parse_nova (root, &dom->nova) < 0 || parse_cowherd_meta (root, dom) < 0)
     return -1;
 
   *out = CH_STEAL (dom);
@@ -636,9 +795,22 @@ int
 ch_domain_read_fd (int fd, struct ch_domain **out)
 {
   CLEANUP_FREE char *buf = NULL;
+  size_t len;
+
+  *out = NULL;
+  if (ch_domain_read_raw (fd, &buf, &len) < 0)
+    return -1;
+  return ch_domain_parse (buf, len, out);
+}
+
+int
+ch_domain_read_raw (int fd, char **out, size_t *out_len)
+{
+  CLEANUP_FREE char *buf = NULL;
   size_t size = 0, len = 0;
 
   *out = NULL;
+  *out_len = 0;
   /* Read one byte past the cap so "exactly the cap" and "more" differ. */
   for (;;) {
     ssize_t r;
@@ -672,5 +844,7 @@ ch_domain_read_fd (int fd, struct ch_domain **out)
       break;
     len += (size_t) r;
   }
-  return ch_domain_parse (buf, len, out);
+  *out = CH_STEAL (buf);
+  *out_len = len;
+  return 0;
 }

@@ -15,10 +15,32 @@
 
 #define CH_NOVA_NS_1_0 "http://openstack.org/xmlns/libvirt/nova/1.0"
 #define CH_NOVA_NS_1_1 "http://openstack.org/xmlns/libvirt/nova/1.1"
+/* cowherd's own metadata: every disk's backing chain, written by `cowherd
+ * annotate` on the source host so that an incoming migration knows it. */
+#define CH_COWHERD_NS "http://cowherd.dev/xmlns/chains/1.0"
+#define CH_COWHERD_NS_KEY "cowherd"
+/* Deepest chain the metadata may describe (the top's backing levels). */
+#define CH_META_LEVELS_MAX 16
 
 struct ch_xml_backing {          /* one <backingStore> level */
   char *path;                    /* source/@file; NULL if not a file */
   enum ch_fmt fmt;               /* format/@type */
+};
+
+struct ch_meta_level {           /* one backing level from cowherd's metadata */
+  char *name;                    /* as the parent's header names it */
+  enum ch_fmt fmt;               /* raw or qcow2 */
+  uint64_t size;                 /* virtual size in bytes; 0 if not recorded */
+  char sha256[65];               /* lowercase hex, "" if not recorded */
+};
+
+struct ch_disk_meta {            /* cowherd:disk for this target dev */
+  bool present;
+  char *error;                   /* malformed: why (the rest is then empty) */
+  enum ch_fmt fmt;               /* the top's format */
+  uint64_t size;                 /* the top's virtual size */
+  struct ch_meta_level *levels;  /* the top's backing first */
+  size_t n_levels;
 };
 
 struct ch_disk {
@@ -29,6 +51,7 @@ struct ch_disk {
   bool readonly, shareable;
   struct ch_xml_backing *backing;  /* the <backingStore> chain, top's backing first */
   size_t n_backing;
+  struct ch_disk_meta meta;
 };
 
 struct ch_nova {
@@ -57,6 +80,13 @@ int ch_domain_parse (const char *buf, size_t len, struct ch_domain **out);
 /* Read at most CH_DOMAIN_XML_MAX bytes from FD (stdin for the hook) and parse.
  * More than that is an error, not a truncation. */
 int ch_domain_read_fd (int fd, struct ch_domain **out);
+/* The reading half: at most CH_DOMAIN_XML_MAX bytes of FD, malloc'd. */
+int ch_domain_read_raw (int fd, char **out, size_t *len);
+
+/* cowherd's metadata element (<chains>, no namespace: libvirt adds it)
+ * for DOM's disks from METAS, one per disk (skipped unless present).
+ * malloc'd, or NULL with ch_error. */
+char *ch_meta_to_xml (const struct ch_domain *dom, const struct ch_disk_meta *metas);
 
 void ch_domain_free (struct ch_domain *dom);
 static inline void ch_domain_freep (struct ch_domain **d) { ch_domain_free (*d); }

@@ -1,0 +1,409 @@
+#include "incoming.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "naming.h"
+#include "pathutil.h"
+#include "qcow2.h"
+
+#define GiB (1024ULL * 1024ULL * 1024ULL)
+#define MiB (1024ULL * 1024ULL)
+
+static void
+meta_clear (struct ch_disk_meta *m)
+{
+  for (size_t j = 0; j < m->n_levels; j++)
+    free (m->levels[j].name);
+  free (m->levels);
+  free (m->error);
+  memset (m, 0, sizeof *m);
+}
+
+void
+ch_incoming_clear (struct ch_incoming *inc)
+{
+  for (size_t i = 0; i < inc->n; i++) {
+    if (inc->specs)
+      meta_clear (&inc->specs[i]);
+    if (inc->origins)
+      free (inc->origins[i]);
+    if (inc->unknown)
+      free (inc->unknown[i]);
+  }
+  free (inc->specs);
+  free (inc->origins);
+  free (inc->unknown);
+  free (inc->at_least);
+  memset (inc, 0, sizeof *inc);
+}
+
+/* A spec of one backing level.  0, or -1 with ch_error. */
+static int
+one_level (struct ch_disk_meta *m, const char *name, enum ch_fmt fmt, uint64_t size)
+{
+  if ((m->levels = calloc (1, sizeof *m->levels)) == NULL ||
+      (m->levels[0].name = strdup (name)) == NULL) {
+    ch_error ("calloc: %m");
+    return -1;
+  }
+  m->n_levels = 1;
+  m->levels[0].fmt = fmt;
+  m->levels[0].size = size;
+  return 0;
+}
+
+int
+ch_incoming_spec_from_header (const uint8_t *buf, size_t len, struct ch_disk_meta *out)
+{
+  struct ch_qcow2_info qi;
+
+  memset (out, 0, sizeof *out);
+  if (!ch_qcow2_is_qcow2 (buf, len)) {
+    ch_error ("the source's disk is not qcow2");
+    return -1;
+  }
+  if (ch_qcow2_parse (buf, len, &qi) < 0)
+    return -1;
+  if (qi.has_data_file) {
+    ch_error ("the source's disk names an external data file");
+    return -1;
+  }
+  out->present = true;
+  out->fmt = CH_FMT_QCOW2;
+  out->size = qi.virtual_size;
+  if (!qi.has_backing)
+    return 0;
+  return one_level (out, qi.backing,
+                    qi.has_backing_fmt ? ch_fmt_parse (qi.backing_fmt) : CH_FMT_UNKNOWN, 0);
+}
+
+/* Copy the XML's metadata for one disk. */
+static int
+spec_from_meta (const struct ch_disk_meta *src, struct ch_disk_meta *out)
+{
+  memset (out, 0, sizeof *out);
+  if (src->n_levels &&
+      (out->levels = calloc (src->n_levels, sizeof *out->levels)) == NULL) {
+    ch_error ("calloc: %m");
+    return -1;
+  }
+  for (size_t j = 0; j < src->n_levels; j++) {
+    out->levels[j] = src->levels[j];
+    if ((out->levels[j].name = strdup (src->levels[j].name)) == NULL) {
+      ch_error ("strdup: %m");
+      meta_clear (out);
+      return -1;
+    }
+    out->n_levels = j + 1;
+  }
+  out->present = true;
+  out->fmt = src->fmt;
+  out->size = src->size;
+  return 0;
+}
+
+/* (c) Nova's layout: <instance dir>/disk over _base/<sha1(image id)>,
+ * disk.eph0 (disk.local before Juno) over ephemeral_<GB>_<tag>, disk.swap
+ * over swap_<MB>.  1 with OUT filled, 0 with WHY, -1 with ch_error. */
+static int
+spec_from_nova (const struct ch_domain *dom, const struct ch_config *cfg, const char *top,
+                struct ch_disk_meta *out, bool *at_least, char *why, size_t why_len)
+{
+  const struct ch_nova *nv = &dom->nova;
+  const char *leaf = strrchr (top, '/') + 1;
+  char name[CH_BASE_NAME_MAX + 1], sha1[CH_SHA1_HEX + 1];
+  CLEANUP_FREE char *path = NULL;
+  enum ch_fmt fmt = CH_FMT_RAW;
+  uint64_t size;
+
+  memset (out, 0, sizeof *out);
+  *at_least = false;
+  if (!nv->present) {
+    snprintf (why, why_len, "no Nova metadata");
+    return 0;
+  }
+  if (strcmp (leaf, "disk") == 0) {
+    if (nv->root_type == NULL || strcmp (nv->root_type, "image") != 0 || nv->root_uuid == NULL) {
+      snprintf (why, why_len, "Nova metadata names no root image");
+      return 0;
+    }
+    if (ch_image_id_sha1 (nv->root_uuid, sha1) < 0)
+      return -1;
+    snprintf (name, sizeof name, "%s", sha1);
+    /* Nova keeps qcow2 originals as they are unless force_raw_images. */
+    fmt = cfg->force_raw_images ? CH_FMT_RAW : CH_FMT_UNKNOWN;
+    size = nv->disk_gb > 0 ? (uint64_t) nv->disk_gb * GiB : 0;
+    *at_least = true;            /* Nova never shrinks an image to the flavor */
+  }
+  else if (strcmp (leaf, "disk.eph0") == 0 || strcmp (leaf, "disk.local") == 0) {
+    const char *fs = cfg->eph_format ? cfg->eph_format : "vfat";
+
+    if (nv->ephemeral_gb <= 0) {
+      snprintf (why, why_len, "Nova metadata: the flavor has no ephemeral disk");
+      return 0;
+    }
+    /* Nova's default for an image without os_type and no
+     * default_ephemeral_format is vfat. */
+    snprintf (name, sizeof name, "ephemeral_%lld_%s", (long long) nv->ephemeral_gb,
+              ch_ephemeral_tag (fs));
+    size = (uint64_t) nv->ephemeral_gb * GiB;
+  }
+  else if (strcmp (leaf, "disk.swap") == 0) {
+    if (nv->swap_mb <= 0) {
+      snprintf (why, why_len, "Nova metadata: the flavor has no swap");
+      return 0;
+    }
+    snprintf (name, sizeof name, "swap_%lld", (long long) nv->swap_mb);
+    size = (uint64_t) nv->swap_mb * MiB;
+  }
+  else {
+    snprintf (why, why_len, "Nova metadata says nothing of a disk named '%.64s'", leaf);
+    return 0;
+  }
+  if ((path = ch_path_join (cfg->base_dir, name)) == NULL || one_level (out, path, fmt, 0) < 0) {
+    meta_clear (out);
+    return -1;
+  }
+  out->present = true;
+  out->fmt = CH_FMT_QCOW2;
+  out->size = size;
+  return 1;
+}
+
+/* (b): the source's header, from the first peer that has the file. */
+static int
+spec_from_peer (const char *top, ch_remote_head_fn remote, void *opaque,
+                struct ch_disk_meta *out, char *origin, size_t origin_len,
+                char *why, size_t why_len)
+{
+  CLEANUP_FREE uint8_t *buf = malloc (CH_QCOW2_HEADER_READ_MAX);
+  ssize_t n;
+
+  memset (out, 0, sizeof *out);
+  if (buf == NULL) {
+    ch_error ("malloc: %m");
+    return -1;
+  }
+  n = remote (opaque, top, buf, CH_QCOW2_HEADER_READ_MAX, origin, origin_len, why, why_len);
+  if (n <= 0)
+    return (int) n;
+  if (ch_incoming_spec_from_header (buf, (size_t) n, out) < 0) {
+    snprintf (why, why_len, "%s: %s", origin, ch_last_error ());
+    return 0;
+  }
+  return 1;
+}
+
+static int
+set_str (char **slot, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
+static int
+set_str (char **slot, const char *fmt, ...)
+{
+  va_list ap;
+  int r;
+
+  va_start (ap, fmt);
+  r = vasprintf (slot, fmt, ap);
+  va_end (ap);
+  if (r < 0) {
+    *slot = NULL;
+    ch_error ("vasprintf: %m");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+find_one (const struct ch_domain *dom, const struct ch_config *cfg, const struct ch_disk *d,
+          const char *top, ch_remote_head_fn remote, void *opaque,
+          struct ch_incoming *inc, size_t i)
+{
+  char why_a[CH_ERROR_MAX] = "no cowherd metadata for it";
+  char why_b[CH_ERROR_MAX] = "no sftp peer is configured";
+  char why_c[CH_ERROR_MAX] = "";
+  char origin[512];
+  int r;
+
+  /* (a) */
+  if (d->meta.present && d->meta.error)
+    snprintf (why_a, sizeof why_a, "%s", d->meta.error);
+  else if (d->meta.present && d->meta.fmt != d->fmt && d->fmt != CH_FMT_UNKNOWN)
+    snprintf (why_a, sizeof why_a, "cowherd metadata says %s, the domain %s",
+              ch_fmt_name (d->meta.fmt), ch_fmt_name (d->fmt));
+  else if (d->meta.present) {
+    if (spec_from_meta (&d->meta, &inc->specs[i]) < 0)
+      return -1;
+    return set_str (&inc->origins[i], "cowherd metadata");
+  }
+  /* (b) */
+  if (remote) {
+    r = spec_from_peer (top, remote, opaque, &inc->specs[i], origin, sizeof origin,
+                        why_b, sizeof why_b);
+    if (r < 0)
+      return -1;
+    if (r > 0)
+      return set_str (&inc->origins[i], "the source's header (%s)", origin);
+  }
+  /* (c) */
+  r = spec_from_nova (dom, cfg, top, &inc->specs[i], &inc->at_least[i], why_c, sizeof why_c);
+  if (r < 0)
+    return -1;
+  if (r > 0)
+    return set_str (&inc->origins[i], "Nova metadata");
+  return set_str (&inc->unknown[i], "%s; %s; %s", why_a, why_b, why_c);
+}
+
+int
+ch_incoming_find (const struct ch_domain *dom, const struct ch_config *cfg,
+                  ch_remote_head_fn remote, void *opaque, struct ch_incoming *out)
+{
+  size_t n = dom->n_disks ? dom->n_disks : 1;
+
+  memset (out, 0, sizeof *out);
+  out->specs = calloc (n, sizeof *out->specs);
+  out->origins = calloc (n, sizeof *out->origins);
+  out->unknown = calloc (n, sizeof *out->unknown);
+  out->at_least = calloc (n, sizeof *out->at_least);
+  out->n = dom->n_disks;
+  if (!out->specs || !out->origins || !out->unknown || !out->at_least) {
+    ch_error ("calloc: %m");
+    goto err;
+  }
+  for (size_t i = 0; i < dom->n_disks; i++) {
+    const struct ch_disk *d = &dom->disks[i];
+    CLEANUP_FREE char *top = NULL;
+    struct stat st;
+
+    if (d->source == NULL || (top = ch_path_normalize (d->source)) == NULL)
+      continue;                  /* the planner reports a bad path */
+    if (lstat (top, &st) == 0 || errno != ENOENT)
+      continue;                  /* here already (shared storage, Nova made it) */
+    if (find_one (dom, cfg, d, top, remote, opaque, out, i) < 0)
+      goto err;
+  }
+  return 0;
+
+ err:
+  ch_incoming_clear (out);
+  return -1;
+}
+
+/* QEMU reads "proto:rest" (a ':' before any '/') as a protocol. */
+static bool
+has_protocol (const char *name)
+{
+  return name[strcspn (name, ":/")] == ':';
+}
+
+/* Move SUB's links onto the end of C. */
+static int
+append_links (struct ch_chain *c, struct ch_chain *sub, const char *header_name)
+{
+  if (c->n + sub->n > CH_CHAIN_MAX_DEPTH + 1) {
+    ch_error ("backing chain deeper than %d", CH_CHAIN_MAX_DEPTH);
+    return -1;
+  }
+  if (sub->n && (sub->links[0].header_name = strdup (header_name)) == NULL) {
+    ch_error ("strdup: %m");
+    return -1;
+  }
+  for (size_t j = 0; j < sub->n; j++)
+    c->links[c->n++] = sub->links[j];
+  sub->n = 0;
+  return 0;
+}
+
+/* The chain the spec describes, read from this host below the first
+ * backing level that exists here.  -1 with ch_error: the chain cannot be
+ * used (recorded against the disk). */
+static int
+spec_chain (const char *top, const struct ch_disk_meta *spec, struct ch_chain *c)
+{
+  const char *parent;
+
+  ch_chain_clear (c);
+  if ((c->links[0].path = ch_path_normalize (top)) == NULL)
+    return -1;
+  c->n = 1;
+  c->links[0].fmt = spec->fmt;
+  c->links[0].virtual_size = spec->size;
+  parent = c->links[0].path;
+
+  for (size_t k = 0; k < spec->n_levels; k++) {
+    const struct ch_meta_level *lv = &spec->levels[k];
+    struct ch_chain sub = { 0 };
+    struct ch_link *l;
+    struct stat st;
+    CLEANUP_FREE char *path = NULL;
+    int r;
+
+    if (has_protocol (lv->name)) {
+      ch_error ("backing '%.200s' is not a file name", lv->name);
+      return -1;
+    }
+    if ((path = ch_path_resolve_backing (parent, lv->name)) == NULL)
+      return -1;
+    if (lstat (path, &st) < 0 && errno == ENOENT) {
+      /* Missing here: the planner decides how to make it. */
+      l = &c->links[c->n++];
+      l->path = CH_STEAL (path);
+      if ((l->header_name = strdup (lv->name)) == NULL) {
+        ch_error ("strdup: %m");
+        return -1;
+      }
+      l->fmt = lv->fmt;
+      return 0;
+    }
+    /* Here: this host's files decide the rest of the chain; they must
+     * agree with what the source recorded. */
+    r = ch_chain_probe (path, lv->fmt, &sub);
+    if (r == 0 && lv->size && sub.links[0].exists && sub.links[0].virtual_size != lv->size) {
+      ch_error ("%s is %llu bytes here but %llu bytes on the source", path,
+                (unsigned long long) sub.links[0].virtual_size,
+                (unsigned long long) lv->size);
+      r = -1;
+    }
+    if (r == 0)
+      r = append_links (c, &sub, lv->name);
+    ch_chain_clear (&sub);
+    return r;
+  }
+  return 0;
+}
+
+int
+ch_plan_incoming (const struct ch_domain *dom, const struct ch_config *cfg,
+                  const struct ch_incoming *inc, struct ch_plan *plan)
+{
+  struct ch_probe probe;
+  struct ch_world world;
+  int r;
+
+  if (ch_probe_domain (dom, cfg, &probe) < 0)
+    return -1;
+  for (size_t i = 0; i < dom->n_disks && i < inc->n; i++) {
+    if (!inc->specs[i].present || probe.errors[i])
+      continue;
+    if (spec_chain (dom->disks[i].source, &inc->specs[i], &probe.chains[i]) < 0 &&
+        (probe.errors[i] = strdup (ch_last_error ())) == NULL) {
+      ch_error ("strdup: %m");
+      ch_probe_clear (&probe);
+      return -1;
+    }
+  }
+  ch_probe_world (&probe, &world);
+  world.instances_dir = cfg->instances_path;
+  world.top_origins = (const char *const *) inc->origins;
+  world.top_unknown = (const char *const *) inc->unknown;
+  world.top_at_least = inc->at_least;
+  r = ch_plan_build (dom, &world, CH_PLAN_INCOMING, plan);
+  ch_probe_clear (&probe);
+  return r;
+}

@@ -1,0 +1,54 @@
+/* cowherd: what an incoming migration made on this host.
+ *
+ * The hook creates top overlays (and instance directories) on `migrate
+ * begin`; if the migration then fails or is cancelled, libvirt runs
+ * `stopped` and `release` here, and cowherd takes away what it made.  The
+ * list lives in [hook] state_dir/incoming/<domain uuid>, written
+ * atomically; it also tells `prepare` that this start is an incoming
+ * migration.  /run is a tmpfs: a reboot forgets it, with the domains. */
+#ifndef COWHERD_STATE_H
+#define COWHERD_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "config.h"
+
+/* Lists longer than this are refused (a domain has at most 256 disks). */
+#define CH_STATE_ENTRIES_MAX 1024
+
+struct ch_made {
+  char *path;
+  dev_t dev;
+  ino_t ino;
+  bool is_dir;
+};
+
+struct ch_made_list {
+  struct ch_made *v;
+  size_t n;
+};
+
+/* Append PATH, which is now the file or directory ST describes. */
+int ch_made_add (struct ch_made_list *list, const char *path, const struct stat *st);
+void ch_made_clear (struct ch_made_list *list);
+
+/* 1 if an incoming migration of domain UUID is recorded, 0 if not, -1
+ * with ch_error. */
+int ch_state_exists (const struct ch_config *cfg, const char *uuid);
+/* Read the record of UUID into LIST (empty if there is none).  -1 with
+ * ch_error on a malformed or unreadable record. */
+int ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_list *list);
+/* Replace the record of UUID by LIST, atomically. */
+int ch_state_save (const struct ch_config *cfg, const char *uuid,
+                   const struct ch_made_list *list);
+int ch_state_remove (const struct ch_config *cfg, const char *uuid);
+
+/* Take away what LIST records, last made first: a top overlay only if it
+ * is still the file cowherd made and maps no data of its own (DATA_OK:
+ * also when it does), a directory only if empty.  Each removal and each
+ * refusal is logged for DOMAIN.  The number of entries left in place. */
+size_t ch_made_undo (const struct ch_made_list *list, const char *domain, bool data_ok);
+
+#endif
