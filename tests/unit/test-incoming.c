@@ -260,7 +260,12 @@ test_spec_from_header (void **state)
   assert_int_equal (ch_incoming_spec_from_header (buf, n, &m), -1);
   assert_error_contains ("not qcow2");
 
-  qemu_img ("create", "-q", "-f", "qcow2", "-o", "data_file=" "dataf", tpath ("ext"), "1M", NULL);
+  {
+    char opt[256];
+
+    snprintf (opt, sizeof opt, "data_file=%s", tpath ("dataf"));
+    qemu_img ("create", "-q", "-f", "qcow2", "-o", opt, tpath ("ext"), "1M", NULL);
+  }
   n = slurp (tpath ("ext"), buf, sizeof buf);
   assert_int_equal (ch_incoming_spec_from_header (buf, n, &m), -1);
   assert_error_contains ("data file");
