@@ -10,6 +10,7 @@
  * stays empty (for migrate and restore it would replace the domain XML).
  * It never calls libvirt: the daemon is waiting on this process. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -79,22 +80,60 @@ incoming (const struct ch_config *cfg, const char *name, const char *xml, size_t
   return report (name, line);
 }
 
-/* The domain stopped here.  If it was migrating in, the migration did not
- * complete (see completed_here): take away the tops made for it. */
+/* Where libvirt's qemu driver keeps a running domain's status XML; it is
+ * still there when stopped runs. */
+#define LIBVIRT_STATUS_DIR "/run/libvirt/qemu"
+
+/* 1 if the domain never ran here: it stops while still waiting for its
+ * incoming migration (failed, cancelled); 0 if it ran here; -1 unknown. */
+static int
+incoming_unfinished (const char *name)
+{
+  CLEANUP_FREE char *path = NULL;
+  CLEANUP_CLOSE int fd = -1;
+
+  if (strchr (name, '/') || name[0] == '.') {
+    ch_error ("domain name '%.64s' is not a file name", name);
+    return -1;
+  }
+  if (asprintf (&path, "%s/%s.xml", LIBVIRT_STATUS_DIR, name) < 0) {
+    path = NULL;
+    ch_error ("asprintf: %m");
+    return -1;
+  }
+  if ((fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) < 0) {
+    ch_error ("%s: %m", path);
+    return -1;
+  }
+  return ch_status_incoming_unfinished (fd);
+}
+
+/* The domain stopped here.  If it was migrating in and never ran here, the
+ * tops made for it hold nothing but the part of the source's top layer
+ * that arrived: take them away.  If it ran here they are its disks: keep
+ * them.  If libvirt's status cannot tell, take only tops that map no data
+ * of their own. */
 static int
 stopped (const struct ch_config *cfg, const struct ch_domain *dom)
 {
   struct ch_made_list made;
-  size_t kept;
-  int r;
+  size_t kept = 0;
+  int r, unfinished;
 
   if (dom->uuid == NULL || (r = ch_state_exists (cfg, dom->uuid)) == 0)
     return 0;
-  if (r < 0)
+  if (r < 0 || ch_state_load (cfg, dom->uuid, &made) < 0)
     return -1;
-  if (ch_state_load (cfg, dom->uuid, &made) < 0)
-    return -1;
-  kept = ch_made_undo (&made, dom->name, false);
+  unfinished = incoming_unfinished (dom->name);
+  if (unfinished == 0)
+    ch_log (LOG_INFO, "domain %s: it ran here: the incoming migration completed; "
+            "its disks stay", dom->name);
+  else {
+    if (unfinished < 0)
+      ch_log (LOG_WARNING, "domain %s: libvirt's status unknown (%s): taking away only "
+              "the tops that hold no data", dom->name, ch_last_error ());
+    kept = ch_made_undo (&made, dom->name, unfinished > 0);
+  }
   if (kept)
     ch_log (LOG_WARNING, "domain %s: %zu file(s) the incoming migration made were kept",
             dom->name, kept);

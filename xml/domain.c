@@ -792,6 +792,31 @@ ch_domain_parse (const char *buf, size_t len, struct ch_domain **out)
 }
 
 int
+ch_status_incoming_unfinished (int fd)
+{
+  CLEANUP_FREE char *buf = NULL;
+  CLEANUP_XMLDOC xmlDocPtr doc = NULL;
+  CLEANUP_XMLFREE xmlChar *state = NULL, *reason = NULL, *async = NULL;
+  xmlNodePtr root, job;
+  size_t len;
+
+  if (ch_domain_read_raw (fd, &buf, &len) < 0 || check_utf8 (buf, len) < 0 ||
+      (doc = parse_xml (buf, len)) == NULL)
+    return -1;
+  root = xmlDocGetRootElement (doc);
+  if (root == NULL || root->ns != NULL || !xmlStrEqual (root->name, BAD_CAST "domstatus")) {
+    ch_error ("libvirt status XML: root element is not <domstatus>");
+    return -1;
+  }
+  state = xmlGetNoNsProp (root, BAD_CAST "state");
+  reason = xmlGetNoNsProp (root, BAD_CAST "reason");
+  job = child_element (root, "job", NULL);
+  async = job ? xmlGetNoNsProp (job, BAD_CAST "async") : NULL;
+  return state && reason && async && xmlStrEqual (state, BAD_CAST "paused") &&
+    xmlStrEqual (reason, BAD_CAST "migration") && xmlStrEqual (async, BAD_CAST "migration in");
+}
+
+int
 ch_domain_read_fd (int fd, struct ch_domain **out)
 {
   CLEANUP_FREE char *buf = NULL;

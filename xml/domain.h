@@ -80,6 +80,13 @@ int ch_domain_parse (const char *buf, size_t len, struct ch_domain **out);
 /* Read at most CH_DOMAIN_XML_MAX bytes from FD (stdin for the hook) and parse.
  * More than that is an error, not a truncation. */
 int ch_domain_read_fd (int fd, struct ch_domain **out);
+/* libvirt's status XML of a domain (<domstatus>, what the qemu driver keeps
+ * in /run/libvirt/qemu/NAME.xml while the domain runs), open on FD: 1 if
+ * it is still paused waiting for an incoming migration (state 'paused',
+ * reason 'migration', async job 'migration in'), i.e. the guest never ran
+ * on this host; 0 if not; -1 with ch_error if it cannot be read. */
+int ch_status_incoming_unfinished (int fd);
+
 /* The reading half: at most CH_DOMAIN_XML_MAX bytes of FD, malloc'd. */
 int ch_domain_read_raw (int fd, char **out, size_t *len);
 
