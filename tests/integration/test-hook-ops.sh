@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The hook's contract per libvirt op, run directly (no libvirtd) and under
-# valgrind: prepare rebuilds, started marks, stopped/release/unknown return
-# at once, stdout always stays empty, and a broken chain is one stderr line.
+# valgrind: prepare rebuilds, started marks, migrate makes what an incoming
+# migration needs and records it, stopped takes it away, stopped/release/
+# unknown without a record return at once, stdout always stays empty, and
+# a broken chain is one stderr line.
 set -euo pipefail
 source "$(dirname "$0")/functions.sh"
 private_ns "$@"
@@ -14,7 +16,8 @@ hookhost_up "$tmp/host" 10
 IMAGE=$(new_uuid)
 SHA=$(image_sha1 "$IMAGE")
 make_original "$NOVA_BASE/$SHA" 32
-make_instance vm-ops "$(new_uuid)" "$IMAGE" 64 root eph swap >"$tmp/dom.xml"
+UUID=$(new_uuid)
+make_instance vm-ops "$UUID" "$IMAGE" 64 root eph swap >"$tmp/dom.xml"
 # Nova's files belong to the nova user (here: nobody); what the hook,
 # running as root, creates among them must stay nova's to lock and remove.
 chown -R nobody:nogroup /var/lib/nova/instances
@@ -33,7 +36,7 @@ hook() {
 }
 
 # Ops that must do nothing at all: no file appears.
-for op in "stopped end" "release end -" "start begin" "migrate begin" "bogus op"; do
+for op in "stopped end" "release end -" "start begin" "bogus op"; do
     # shellcheck disable=SC2086
     hook $op
     [ "$rc" = 0 ] || die "$op: exit $rc"
@@ -73,6 +76,42 @@ for b in "${SHA}_1" swap_64; do
     age=$(( $(date +%s) - $(stat -c %Y "$NOVA_BASE/$b") ))
     [ "$age" -lt 3600 ] || die "$b not marked in use by started"
 done
+
+# migrate (an incoming migration) with every top here: rebuilds like
+# prepare (through the CLI), prints no XML, and leaves a record that
+# prepare and stopped read.
+printf '[tools]\nfetcher = %s\n[hook]\nstate_dir = %s\n' "$COWHERD_CLI" "$tmp/state" \
+    >>/etc/cowherd/cowherd.conf
+rm "$NOVA_BASE/swap_64"
+hook migrate begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate: exit $rc"; }
+[ -f "$NOVA_BASE/swap_64" ] || die "migrate did not rebuild swap_64"
+[ "$(cat "$tmp/state/incoming/$UUID")" = "cowherd incoming 1" ] ||
+    die "migrate's record: $(cat "$tmp/state/incoming/$UUID")"
+hook prepare begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "prepare after migrate: exit $rc"; }
+hook stopped end
+[ "$rc" = 0 ] || die "stopped: exit $rc"
+[ ! -e "$tmp/state/incoming/$UUID" ] || die "stopped kept the record"
+[ -f "$NOVA_INSTANCES/$UUID/disk" ] || die "stopped removed a top migrate did not make"
+
+# A top that is missing is made empty over its chain (from Nova's metadata
+# here) and recorded; stopped takes it away again: with no status from
+# libvirt to say whether the domain ran here, because it holds no data.
+mv "$NOVA_INSTANCES/$UUID/disk.swap" "$tmp/disk.swap"
+hook migrate begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate with a missing top: exit $rc"; }
+[ "$(qemu-img info --output=json "$NOVA_INSTANCES/$UUID/disk.swap" |
+     "$PYTHON" -c 'import json,sys; i=json.load(sys.stdin); print(i["virtual-size"], i["backing-filename"])')" \
+    = "$((64 << 20)) $NOVA_BASE/swap_64" ] || die "migrate made the wrong top"
+[ "$(stat -c %U "$NOVA_INSTANCES/$UUID/disk.swap")" = nobody ] || die "the top is not nova's"
+grep -q "^top [0-9]* [0-9]* $NOVA_INSTANCES/$UUID/disk.swap\$" "$tmp/state/incoming/$UUID" ||
+    die "the top is not recorded: $(cat "$tmp/state/incoming/$UUID")"
+hook stopped end
+[ "$rc" = 0 ] || die "stopped: exit $rc"
+[ ! -e "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "stopped kept the empty top it recorded"
+[ -f "$NOVA_INSTANCES/$UUID/disk" ] || die "stopped removed a top migrate did not make"
+mv "$tmp/disk.swap" "$NOVA_INSTANCES/$UUID/disk.swap"
 
 # restore behaves as prepare and prints no XML.
 rm "$NOVA_BASE/swap_64"
