@@ -290,12 +290,12 @@ th_same_disk() {
 }
 
 # th_seed_base NAME MIB [IMAGE_ID]: on A, an original base NAME of MIB MiB
-# (make_original's data) with a manifest as cowherd writes one after
+# (make_original's data, unless the file is there) with a manifest as cowherd writes one after
 # fetching it, so that A serves it to B as a peer.
 th_seed_base() {
     local name=$1 mib=$2 image=${3:-} f
     f=$TH_A_DIR/lib-nova/instances/_base/$name
-    make_original "$f" "$mib"
+    [ -e "$f" ] || make_original "$f" "$mib"
     "$PYTHON" - "$f" "$name" "$image" <<'PYEOF'
 import hashlib, json, os, sys
 path, name, image = sys.argv[1:4]
