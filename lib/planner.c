@@ -348,6 +348,13 @@ plan_top (struct ch_plan *p, const struct ch_world *w, const struct ch_disk *d,
   if (top->fmt != CH_FMT_QCOW2)
     return fail (p, d->target, top->path,
                  "disk image missing and it is not qcow2; cowherd creates only qcow2 overlays");
+  /* The chain comes from another host: a backing name pointing anywhere
+   * but the cache would hand the guest whatever file it names. */
+  if (c->n > 1 && ch_path_leaf_in (c->links[1].path, w->base_dir) == NULL)
+    return fail (p, d->target, top->path,
+                 "disk image missing, and its backing file %s is not an entry of the "
+                 "image cache %s; cowherd creates tops only over cache entries",
+                 c->links[1].path, w->base_dir);
   if ((a = add (p, CH_ACT_CREATE_TOP, d->target)) == NULL ||
       set (&a->path, "%s", top->path) < 0)
     return -1;

@@ -536,6 +536,26 @@ test_plan_incoming (void **state)
   ch_plan_clear (&p);
   ch_incoming_clear (&inc);
   ch_domain_free (dom);
+
+  /* A chain from elsewhere naming a file outside the cache: a top over it
+   * would show the guest that file. */
+  free (xml);
+  free (d1);
+  free (meta);
+  d1 = disk_xml (tpath ("inst/disk"), "vda");
+  assert_true (asprintf (&meta, "<chains xmlns='" NS "'><disk dev='vda' format='qcow2' "
+                         "size='1073741824'><backing name='/etc/passwd' format='raw'/>"
+                         "</disk></chains>") > 0);
+  xml = domain_xml (NULL, meta, d1);
+  dom = parse (xml);
+  assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
+  assert_int_equal (ch_plan_incoming (dom, &cfg, &inc, &p), 0);
+  assert_true (p.failed);
+  assert_non_null (strstr (ch_plan_first_failure (&p)->reason,
+                           "/etc/passwd is not an entry of the image cache"));
+  ch_plan_clear (&p);
+  ch_incoming_clear (&inc);
+  ch_domain_free (dom);
   ch_config_free (&cfg);
 }
 
