@@ -7,9 +7,10 @@
 #   sudo bench/migrate.sh [BUILDDIR]
 #
 #   cowherd-inc:  B's _base empty; `virsh migrate --live --copy-storage-inc`.
-#                 B's migrate hook fetches the base from A's cache through
-#                 a file:// peer (the filesystem both hosts share here, not
-#                 the veth: as from Glance or a peer on a storage network),
+#                 B's migrate hook reads the disk's header from A over sftp
+#                 (the veth), fetches the base from A's cache through a
+#                 file:// peer (the filesystem both hosts share here, not the
+#                 veth: as from Glance or a peer on a storage network),
 #                 creates the empty top, and QEMU moves the top layer.
 #   copy-all:     `virsh migrate --live --copy-storage-all` onto an empty
 #                 flat qcow2 of the disk's size made by hand on B (what
@@ -60,9 +61,12 @@ mktempdir tmp
 twohost_up "$tmp/hosts"
 th_sshd_up_a
 mig_setup
+# The file peer first: bases come through the filesystem; the sftp peer
+# shows B the source's disk headers (the chain: a few KiB over the veth).
 th_conf B <<EOF
 [peers]
-urls = file://$TH_A_DIR/lib-nova/instances/_base/
+urls = file://$TH_A_DIR/lib-nova/instances/_base/, sftp://root@$TH_A_ADDR:$TH_SSHD_PORT$NOVA_BASE/
+ssh_key = $TH_SSH_KEY
 EOF
 
 ram=$((128 << 20))
