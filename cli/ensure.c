@@ -36,12 +36,8 @@ record (const struct ch_config *cfg, const char *uuid, const struct ch_made_list
 
   if (ch_state_load (cfg, uuid, &all) < 0)
     return -1;
-  for (size_t i = 0; i < made->n && r == 0; i++) {
-    struct stat st = { .st_dev = made->v[i].dev, .st_ino = made->v[i].ino,
-                       .st_mode = made->v[i].is_dir ? S_IFDIR : S_IFREG };
-
-    r = ch_made_add (&all, made->v[i].path, &st);
-  }
+  for (size_t i = 0; i < made->n && r == 0; i++)
+    r = ch_made_append (&all, &made->v[i]);
   if (r == 0)
     r = ch_state_save (cfg, uuid, &all);
   ch_made_clear (&all);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,33 @@
 #define STATE_MAGIC "cowherd incoming 1\n"
 #define STATE_FILE_MAX (CH_STATE_ENTRIES_MAX * 4200)
 
+/* FD's (or, with FD AT_FDCWD, PATH's) birth time into M; 0 if unknown. */
+static void
+birth (int fd, const char *path, int64_t *sec, uint32_t *nsec)
+{
+  struct statx sx;
+
+  *sec = 0;
+  *nsec = 0;
+  if (statx (fd, fd == AT_FDCWD ? path : "", fd == AT_FDCWD ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH,
+             STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME)) {
+    *sec = sx.stx_btime.tv_sec;
+    *nsec = sx.stx_btime.tv_nsec;
+  }
+}
+
 int
 ch_made_add (struct ch_made_list *list, const char *path, const struct stat *st)
+{
+  struct ch_made m = { .path = (char *) path, .dev = st->st_dev, .ino = st->st_ino,
+                       .is_dir = S_ISDIR (st->st_mode) };
+
+  birth (AT_FDCWD, path, &m.btime_sec, &m.btime_nsec);
+  return ch_made_append (list, &m);
+}
+
+int
+ch_made_append (struct ch_made_list *list, const struct ch_made *m)
 {
   struct ch_made *v;
 
@@ -32,13 +58,11 @@ ch_made_add (struct ch_made_list *list, const char *path, const struct stat *st)
   }
   list->v = v;
   v = &list->v[list->n];
-  if ((v->path = strdup (path)) == NULL) {
+  *v = *m;
+  if ((v->path = strdup (m->path)) == NULL) {
     ch_error ("strdup: %m");
     return -1;
   }
-  v->dev = st->st_dev;
-  v->ino = st->st_ino;
-  v->is_dir = S_ISDIR (st->st_mode);
   list->n++;
   return 0;
 }
@@ -119,12 +143,13 @@ static int
 parse_line (char *line, struct ch_made_list *list)
 {
   char kind[4];
-  uintmax_t dev, ino;
+  uintmax_t dev, ino, bsec, bnsec;
   int off = 0;
   struct ch_made *v;
 
-  if (sscanf (line, "%3s %ju %ju %n", kind, &dev, &ino, &off) != 3 || off == 0 ||
-      (strcmp (kind, "top") && strcmp (kind, "dir")) || line[off] != '/')
+  if (sscanf (line, "%3s %ju %ju %ju.%ju %n", kind, &dev, &ino, &bsec, &bnsec, &off) != 5 ||
+      off == 0 || (strcmp (kind, "top") && strcmp (kind, "dir")) || line[off] != '/' ||
+      bnsec >= 1000000000 || bsec > INT64_MAX)
     return -1;
   if (list->n >= CH_STATE_ENTRIES_MAX ||
       (v = reallocarray (list->v, list->n + 1, sizeof *v)) == NULL)
@@ -135,6 +160,8 @@ parse_line (char *line, struct ch_made_list *list)
     return -1;
   v->dev = (dev_t) dev;
   v->ino = (ino_t) ino;
+  v->btime_sec = (int64_t) bsec;
+  v->btime_nsec = (uint32_t) bnsec;
   v->is_dir = strcmp (kind, "dir") == 0;
   list->n++;
   return 0;
@@ -211,8 +238,8 @@ ch_state_save (const struct ch_config *cfg, const char *uuid, const struct ch_ma
       ch_error ("%s: a line break in the path", m->path);
       goto err;
     }
-    fprintf (fp, "%s %ju %ju %s\n", m->is_dir ? "dir" : "top", (uintmax_t) m->dev,
-             (uintmax_t) m->ino, m->path);
+    fprintf (fp, "%s %ju %ju %jd.%09u %s\n", m->is_dir ? "dir" : "top", (uintmax_t) m->dev,
+             (uintmax_t) m->ino, (intmax_t) m->btime_sec, m->btime_nsec, m->path);
   }
   if (fflush (fp) != 0 || fsync (fileno (fp)) < 0) {
     ch_error ("write %s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, tmp);
@@ -245,24 +272,46 @@ ch_state_remove (const struct ch_config *cfg, const char *uuid)
   return 0;
 }
 
-/* Is M still exactly what cowherd made? */
+/* Is M still exactly what cowherd made?  FD is open on it (or -1 and
+ * PATH names it). */
 static bool
-same (const struct ch_made *m, const struct stat *st)
+same (const struct ch_made *m, const struct stat *st, int fd)
 {
-  return st->st_dev == m->dev && st->st_ino == m->ino &&
-    (m->is_dir ? S_ISDIR (st->st_mode) : S_ISREG (st->st_mode));
+  int64_t sec;
+  uint32_t nsec;
+
+  if (st->st_dev != m->dev || st->st_ino != m->ino ||
+      !(m->is_dir ? S_ISDIR (st->st_mode) : S_ISREG (st->st_mode)))
+    return false;
+  if (m->btime_sec == 0 && m->btime_nsec == 0)
+    return true;
+  birth (fd < 0 ? AT_FDCWD : fd, m->path, &sec, &nsec);
+  return sec == m->btime_sec && nsec == m->btime_nsec;
 }
 
+/* Removal works in the file's directory, opened without following a
+ * symlink: what is checked is what goes. */
 static bool
 undo_top (const struct ch_made *m, const char *domain, bool data_ok)
 {
-  CLEANUP_CLOSE int fd = open (m->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  CLEANUP_FREE char *dir = strdup (m->path);
+  CLEANUP_CLOSE int dfd = -1, fd = -1;
+  const char *leaf = strrchr (m->path, '/');
   struct stat st;
   bool has = true;
 
+  if (dir == NULL || leaf == NULL || leaf == m->path) {
+    ch_log (LOG_WARNING, "domain %s: %s: kept: not a path cowherd records", domain, m->path);
+    return false;
+  }
+  leaf++;
+  dir[leaf - 1 - m->path] = '\0';
+  dfd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd >= 0)
+    fd = openat (dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0 && errno == ENOENT)
     return true;
-  if (fd < 0 || fstat (fd, &st) < 0 || !same (m, &st)) {
+  if (fd < 0 || fstat (fd, &st) < 0 || !same (m, &st, fd)) {
     ch_log (LOG_WARNING, "domain %s: %s: kept: not the file cowherd made for the migration",
             domain, m->path);
     return false;
@@ -274,10 +323,11 @@ undo_top (const struct ch_made *m, const char *domain, bool data_ok)
             domain, m->path);
     return false;
   }
-  if (unlink (m->path) < 0) {
+  if (unlinkat (dfd, leaf, 0) < 0) {
     ch_log (LOG_WARNING, "domain %s: remove %s: %m", domain, m->path);
     return false;
   }
+  fsync (dfd);
   ch_log (LOG_INFO, "domain %s: %s: removed (the incoming migration did not complete)",
           domain, m->path);
   return true;
@@ -296,7 +346,7 @@ ch_made_undo (const struct ch_made_list *list, const char *domain, bool data_ok)
       kept += !undo_top (m, domain, data_ok);
       continue;
     }
-    if (lstat (m->path, &st) < 0 || !same (m, &st))
+    if (lstat (m->path, &st) < 0 || !same (m, &st, -1))
       continue;
     if (rmdir (m->path) == 0)
       ch_log (LOG_INFO, "domain %s: %s: removed", domain, m->path);

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "config.h"
@@ -22,6 +23,10 @@ struct ch_made {
   char *path;
   dev_t dev;
   ino_t ino;
+  /* Birth time where the filesystem keeps one (statx): an inode number
+   * can be reused by the next file made, a birth time not.  0: none. */
+  int64_t btime_sec;
+  uint32_t btime_nsec;
   bool is_dir;
 };
 
@@ -32,6 +37,8 @@ struct ch_made_list {
 
 /* Append PATH, which is now the file or directory ST describes. */
 int ch_made_add (struct ch_made_list *list, const char *path, const struct stat *st);
+/* Append a copy of M. */
+int ch_made_append (struct ch_made_list *list, const struct ch_made *m);
 void ch_made_clear (struct ch_made_list *list);
 
 /* 1 if an incoming migration of domain UUID is recorded, 0 if not, -1

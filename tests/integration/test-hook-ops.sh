@@ -105,7 +105,7 @@ hook migrate begin
      "$PYTHON" -c 'import json,sys; i=json.load(sys.stdin); print(i["virtual-size"], i["backing-filename"])')" \
     = "$((64 << 20)) $NOVA_BASE/swap_64" ] || die "migrate made the wrong top"
 [ "$(stat -c %U "$NOVA_INSTANCES/$UUID/disk.swap")" = nobody ] || die "the top is not nova's"
-grep -q "^top [0-9]* [0-9]* $NOVA_INSTANCES/$UUID/disk.swap\$" "$tmp/state/incoming/$UUID" ||
+grep -q "^top [0-9]* [0-9]* [0-9]*\.[0-9]\{9\} $NOVA_INSTANCES/$UUID/disk.swap\$" "$tmp/state/incoming/$UUID" ||
     die "the top is not recorded: $(cat "$tmp/state/incoming/$UUID")"
 hook stopped end
 [ "$rc" = 0 ] || die "stopped: exit $rc"

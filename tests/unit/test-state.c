@@ -1,0 +1,187 @@
+/* cowherd: tests for lib/state.c, the record of what an incoming migration
+ * made, and its undoing. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "error.h"
+#include "state.h"
+#include "testutil.h"
+
+#define UUID "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+
+static struct ch_config cfg;
+
+static int
+setup (void **state)
+{
+  (void) state;
+  if (tu_tmpdir_make ("cowherd-state") < 0 || ch_config_load (NULL, true, &cfg) < 0)
+    return -1;
+  free (cfg.state_dir);
+  cfg.state_dir = strdup (tpath ("run"));
+  return cfg.state_dir ? 0 : -1;
+}
+
+static int
+teardown (void **state)
+{
+  (void) state;
+  ch_config_free (&cfg);
+  return tu_tmpdir_remove ();
+}
+
+static void
+add (struct ch_made_list *l, const char *path)
+{
+  struct stat st;
+
+  assert_int_equal (lstat (path, &st), 0);
+  assert_int_equal (ch_made_add (l, path, &st), 0);
+}
+
+static void
+test_roundtrip (void **state)
+{
+  struct ch_made_list l = { 0 }, back;
+
+  (void) state;
+  assert_int_equal (ch_state_exists (&cfg, UUID), 0);
+  assert_int_equal (ch_state_load (&cfg, UUID, &back), 0);
+  assert_int_equal (back.n, 0);
+  assert_int_equal (mkdir (tpath ("inst dir"), 0755), 0);
+  assert_int_equal (close (open (tpath ("inst dir/disk"), O_CREAT | O_WRONLY, 0644)), 0);
+  add (&l, tpath ("inst dir"));
+  add (&l, tpath ("inst dir/disk"));
+  assert_int_equal (ch_state_save (&cfg, UUID, &l), 0);
+  assert_int_equal (ch_state_exists (&cfg, UUID), 1);
+  assert_int_equal (ch_state_load (&cfg, UUID, &back), 0);
+  assert_int_equal (back.n, 2);
+  assert_true (back.v[0].is_dir);
+  assert_false (back.v[1].is_dir);
+  assert_string_equal (back.v[1].path, tpath ("inst dir/disk"));
+  assert_int_equal (back.v[1].ino, l.v[1].ino);
+  assert_int_equal (back.v[1].dev, l.v[1].dev);
+  ch_made_clear (&back);
+
+  /* The record is root's alone. */
+  {
+    struct stat st;
+
+    assert_int_equal (stat (tpath ("run/incoming"), &st), 0);
+    assert_int_equal (st.st_mode & 0777, 0700);
+  }
+  assert_int_equal (ch_state_remove (&cfg, UUID), 0);
+  assert_int_equal (ch_state_exists (&cfg, UUID), 0);
+  assert_int_equal (ch_state_remove (&cfg, UUID), 0);
+
+  /* A path with a line break cannot be recorded (nor read back wrong). */
+  l.v[1].path[0] = '\n';
+  assert_int_equal (ch_state_save (&cfg, UUID, &l), -1);
+  assert_error_contains ("line break");
+  assert_int_equal (ch_state_exists (&cfg, UUID), 0);
+  ch_made_clear (&l);
+}
+
+static void
+test_hostile (void **state)
+{
+  static const char *bad[] = {
+    "", "cowherd incoming 1", "cowherd incoming 2\n", "cowherd incoming 1\nfile 1 2 /x\n",
+    "cowherd incoming 1\ntop 1 2 relative\n", "cowherd incoming 1\ntop x 2 /x\n",
+    "cowherd incoming 1\ntop 1\n", "cowherd incoming 1\ntopx 1 2 /x\n",
+  };
+  struct ch_made_list l;
+
+  (void) state;
+  /* Not a uuid: the name would leave the directory. */
+  assert_int_equal (ch_state_exists (&cfg, "../../etc/passwd"), -1);
+  assert_error_contains ("uuid");
+  assert_int_equal (ch_state_load (&cfg, NULL, &l), -1);
+
+  l.n = 0;
+  l.v = NULL;
+  assert_int_equal (ch_state_save (&cfg, UUID, &l), 0);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char p[256];
+    FILE *f;
+
+    snprintf (p, sizeof p, "run/incoming/%s", UUID);
+    f = fopen (tpath (p), "w");
+    assert_non_null (f);
+    fputs (bad[i], f);
+    fclose (f);
+    if (ch_state_load (&cfg, UUID, &l) != -1)
+      fail_msg ("case %zu accepted", i);
+  }
+}
+
+static void
+test_undo (void **state)
+{
+  struct ch_made_list l = { 0 };
+  char big[4096];
+
+  (void) state;
+  assert_int_equal (mkdir (tpath ("i"), 0755), 0);
+  assert_int_equal (mkdir (tpath ("kept"), 0755), 0);
+  qemu_img ("create", "-q", "-f", "raw", tpath ("base"), "4M", NULL);
+  qemu_img ("create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", tpath ("base"),
+            tpath ("i/empty"), "4M", NULL);
+  memset (big, 'g', sizeof big);
+  {
+    int fd = open (tpath ("data.raw"), O_CREAT | O_WRONLY, 0644);
+    assert_int_equal (pwrite (fd, big, sizeof big, 0), (ssize_t) sizeof big);
+    close (fd);
+  }
+  qemu_img ("convert", "-q", "-f", "raw", "-O", "qcow2", tpath ("data.raw"), tpath ("kept/data"),
+            NULL);
+  qemu_img ("create", "-q", "-f", "qcow2", tpath ("kept/replaced"), "4M", NULL);
+  add (&l, tpath ("i"));
+  add (&l, tpath ("i/empty"));
+  add (&l, tpath ("kept"));
+  add (&l, tpath ("kept/data"));
+  add (&l, tpath ("kept/replaced"));
+  /* Replaced after it was recorded: another file now. */
+  assert_int_equal (unlink (tpath ("kept/replaced")), 0);
+  qemu_img ("create", "-q", "-f", "qcow2", tpath ("kept/replaced"), "4M", NULL);
+
+  /* Unknown status: only tops without data of their own go. */
+  assert_int_equal (ch_made_undo (&l, "vm", false), 3);
+  assert_int_equal (access (tpath ("i/empty"), F_OK), -1);
+  assert_int_equal (access (tpath ("i"), F_OK), -1);
+  assert_int_equal (access (tpath ("kept/data"), F_OK), 0);
+  assert_int_equal (access (tpath ("kept/replaced"), F_OK), 0);
+
+  /* The domain never ran here: the copy that arrived goes too, but never
+   * a file that is not the one recorded. */
+  assert_int_equal (ch_made_undo (&l, "vm", true), 2);
+  assert_int_equal (access (tpath ("kept/data"), F_OK), -1);
+  assert_int_equal (access (tpath ("kept/replaced"), F_OK), 0);
+  assert_int_equal (access (tpath ("kept"), F_OK), 0);
+  ch_made_clear (&l);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown (f, setup, teardown)
+    T (test_roundtrip),
+    T (test_hostile),
+    T (test_undo),
+#undef T
+  };
+
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
