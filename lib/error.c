@@ -43,3 +43,20 @@ ch_error_clear (void)
 {
   last[0] = '\0';
 }
+
+int
+ch_asprintf (char **slot, const char *fmt, ...)
+{
+  va_list ap;
+  int r;
+
+  va_start (ap, fmt);
+  r = vasprintf (slot, fmt, ap);
+  va_end (ap);
+  if (r < 0) {
+    *slot = NULL;
+    ch_error ("vasprintf: %m");
+    return -1;
+  }
+  return 0;
+}

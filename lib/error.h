@@ -16,6 +16,9 @@ void ch_error (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 /* Prefix the pending message with context: "ctx: <message>". */
 void ch_error_prefix (const char *fmt, ...) __attribute__((format (printf, 1, 2)));
 const char *ch_last_error (void);   /* "" when none */
+/* asprintf into *SLOT (NULL on failure), reporting failure with ch_error.
+ * 0 or -1. */
+int ch_asprintf (char **slot, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
 void ch_error_clear (void);
 
 #endif

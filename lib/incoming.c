@@ -1,7 +1,6 @@
 #include "incoming.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,25 +201,6 @@ spec_from_peer (const char *top, ch_remote_head_fn remote, void *opaque,
 }
 
 static int
-set_str (char **slot, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
-static int
-set_str (char **slot, const char *fmt, ...)
-{
-  va_list ap;
-  int r;
-
-  va_start (ap, fmt);
-  r = vasprintf (slot, fmt, ap);
-  va_end (ap);
-  if (r < 0) {
-    *slot = NULL;
-    ch_error ("vasprintf: %m");
-    return -1;
-  }
-  return 0;
-}
-
-static int
 find_one (const struct ch_domain *dom, const struct ch_config *cfg, const struct ch_disk *d,
           const char *top, ch_remote_head_fn remote, void *opaque,
           struct ch_incoming *inc, size_t i)
@@ -240,7 +220,7 @@ find_one (const struct ch_domain *dom, const struct ch_config *cfg, const struct
   else if (d->meta.present) {
     if (spec_from_meta (&d->meta, &inc->specs[i]) < 0)
       return -1;
-    return set_str (&inc->origins[i], "cowherd metadata");
+    return ch_asprintf (&inc->origins[i], "cowherd metadata");
   }
   /* (b) */
   if (remote) {
@@ -249,15 +229,15 @@ find_one (const struct ch_domain *dom, const struct ch_config *cfg, const struct
     if (r < 0)
       return -1;
     if (r > 0)
-      return set_str (&inc->origins[i], "the source's header (%s)", origin);
+      return ch_asprintf (&inc->origins[i], "the source's header (%s)", origin);
   }
   /* (c) */
   r = spec_from_nova (dom, cfg, top, &inc->specs[i], &inc->at_least[i], why_c, sizeof why_c);
   if (r < 0)
     return -1;
   if (r > 0)
-    return set_str (&inc->origins[i], "Nova metadata");
-  return set_str (&inc->unknown[i], "%s; %s; %s", why_a, why_b, why_c);
+    return ch_asprintf (&inc->origins[i], "Nova metadata");
+  return ch_asprintf (&inc->unknown[i], "%s; %s; %s", why_a, why_b, why_c);
 }
 
 int

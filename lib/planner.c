@@ -38,25 +38,6 @@ add (struct ch_plan *p, enum ch_action_kind kind, const char *disk)
   return a;
 }
 
-static int
-set (char **slot, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
-static int
-set (char **slot, const char *fmt, ...)
-{
-  va_list ap;
-  int r;
-
-  va_start (ap, fmt);
-  r = vasprintf (slot, fmt, ap);
-  va_end (ap);
-  if (r < 0) {
-    *slot = NULL;
-    ch_error ("vasprintf: %m");
-    return -1;
-  }
-  return 0;
-}
-
 /* Is there already an action of KIND for cache entry NAME? */
 static bool
 planned (const struct ch_plan *p, const char *name, bool creation)
@@ -108,8 +89,8 @@ mark (struct ch_plan *p, const struct ch_world *w, const char *disk, const char 
   if (planned (p, leaf, false))
     return 0;
   if ((a = add (p, CH_ACT_MARK_IN_USE, disk)) == NULL ||
-      set (&a->name, "%s", leaf) < 0 ||
-      set (&a->path, "%s/%s", w->base_dir, leaf) < 0)
+      ch_asprintf (&a->name, "%s", leaf) < 0 ||
+      ch_asprintf (&a->path, "%s/%s", w->base_dir, leaf) < 0)
     return -1;
   return 0;
 }
@@ -120,8 +101,8 @@ creation (struct ch_plan *p, const struct ch_world *w, enum ch_action_kind kind,
 {
   struct ch_action *a = add (p, kind, disk);
 
-  if (a == NULL || set (&a->name, "%s", leaf) < 0 ||
-      set (&a->path, "%s/%s", w->base_dir, leaf) < 0)
+  if (a == NULL || ch_asprintf (&a->name, "%s", leaf) < 0 ||
+      ch_asprintf (&a->path, "%s/%s", w->base_dir, leaf) < 0)
     return NULL;
   a->size = size;
   a->fmt = CH_FMT_RAW;
@@ -141,9 +122,9 @@ plan_fetch (struct ch_plan *p, const struct ch_world *w, const char *disk,
 
   if (planned (p, name, true))
     return 0;
-  if ((a = add (p, CH_ACT_FETCH, disk)) == NULL || set (&a->name, "%s", name) < 0 ||
-      set (&a->path, "%s/%s", w->base_dir, name) < 0 ||
-      (image_id && set (&a->src_name, "%s", image_id) < 0))
+  if ((a = add (p, CH_ACT_FETCH, disk)) == NULL || ch_asprintf (&a->name, "%s", name) < 0 ||
+      ch_asprintf (&a->path, "%s/%s", w->base_dir, name) < 0 ||
+      (image_id && ch_asprintf (&a->src_name, "%s", image_id) < 0))
     return -1;
   a->fmt = CH_FMT_UNKNOWN;
   return 0;
@@ -159,7 +140,7 @@ plan_resized (struct ch_plan *p, const struct ch_world *w, const char *disk,
   CLEANUP_FREE char *src_path = NULL;
   uint64_t size = bn->size_gb * GiB;
 
-  if (set (&src_path, "%s/%s", w->base_dir, bn->sha1) < 0)
+  if (ch_asprintf (&src_path, "%s/%s", w->base_dir, bn->sha1) < 0)
     return -1;
   if (w->lookup (w->opaque, bn->sha1, &src) < 0)
     return -1;
@@ -171,7 +152,7 @@ plan_resized (struct ch_plan *p, const struct ch_world *w, const char *disk,
     /* Fetch it, then copy it: its format is known once it is here. */
     if (plan_fetch (p, w, disk, bn->sha1, image_id) < 0 ||
         (a = creation (p, w, CH_ACT_COPY_EXTEND, disk, leaf, size)) == NULL ||
-        set (&a->src_name, "%s", bn->sha1) < 0)
+        ch_asprintf (&a->src_name, "%s", bn->sha1) < 0)
       return -1;
     a->fmt = CH_FMT_UNKNOWN;
     return 0;
@@ -198,7 +179,7 @@ plan_resized (struct ch_plan *p, const struct ch_world *w, const char *disk,
                  (unsigned long long) src.virtual_size,
                  (unsigned long long) bn->size_gb);
   if ((a = creation (p, w, CH_ACT_COPY_EXTEND, disk, leaf, size)) == NULL ||
-      set (&a->src_name, "%s", bn->sha1) < 0)
+      ch_asprintf (&a->src_name, "%s", bn->sha1) < 0)
     return -1;
   a->fmt = src.fmt;
   return 0;
@@ -356,10 +337,10 @@ plan_top (struct ch_plan *p, const struct ch_world *w, const struct ch_disk *d,
                  "image cache %s; cowherd creates tops only over cache entries",
                  c->links[1].path, w->base_dir);
   if ((a = add (p, CH_ACT_CREATE_TOP, d->target)) == NULL ||
-      set (&a->path, "%s", top->path) < 0)
+      ch_asprintf (&a->path, "%s", top->path) < 0)
     return -1;
   if (c->n > 1) {
-    if (set (&a->src_name, "%s", c->links[1].header_name) < 0)
+    if (ch_asprintf (&a->src_name, "%s", c->links[1].header_name) < 0)
       return -1;
     a->fmt = c->links[1].fmt;
   }

@@ -449,45 +449,60 @@ make_overlay() {
 make_instance() {
     local name=$1 uuid=$2 image=$3 mem=$4
     shift 4
-    local dir=$NOVA_INSTANCES/$uuid sha d eph=0 swap=0 disks=""
-    local devs=(vda vdb vdc)
+    local dir=$NOVA_INSTANCES/$uuid sha d eph=0 swap=0 paths=()
     sha=$(image_sha1 "$image")
     mkdir -p "$dir"
     for d in "$@"; do
         case $d in
         root)
             make_overlay "$dir/disk" "$NOVA_BASE/${sha}_1" 1G
-            disks+=$(_disk_xml "$dir/disk" "${devs[0]}") ;;
+            paths+=("$dir/disk") ;;
         eph)
             eph=1
             make_overlay "$dir/disk.eph0" "$NOVA_BASE/ephemeral_1_0706d66" 1G
-            disks+=$(_disk_xml "$dir/disk.eph0" "${devs[0]}") ;;
+            paths+=("$dir/disk.eph0") ;;
         swap)
             swap=64
             make_overlay "$dir/disk.swap" "$NOVA_BASE/swap_64" 64M
-            disks+=$(_disk_xml "$dir/disk.swap" "${devs[0]}") ;;
+            paths+=("$dir/disk.swap") ;;
         *) die "make_instance: unknown disk $d" ;;
         esac
-        devs=("${devs[@]:1}")
     done
     _disk_info "$dir" "$@"
-    cat <<EOF
-<domain type='qemu'>
-  <name>$name</name>
-  <uuid>$uuid</uuid>
+    domain_xml "$name" "$uuid" "$image" "$eph" "$swap" "$mem" "${paths[@]}"
+}
+
+# domain_xml NAME UUID IMAGE|- EPH_GB SWAP_MB MEM_MIB DISK...: a TCG domain
+# (no OS) over the qcow2 file disks DISK (vda, vdb, ...), with Nova's
+# metadata (flavor m1.tiny, 1 GB root) when IMAGE is not "-".
+domain_xml() {
+    local name=$1 uuid=$2 image=$3 eph=$4 swap=$5 mem=$6 d meta="" disks=""
+    local devs=(vda vdb vdc vdd)
+    shift 6
+    for d in "$@"; do
+        disks+=$(_disk_xml "$d" "${devs[0]}")
+        devs=("${devs[@]:1}")
+    done
+    if [ "$image" != - ]; then
+        meta="
   <metadata>
-    <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+    <nova:instance xmlns:nova=\"http://openstack.org/xmlns/libvirt/nova/1.1\">
       <nova:name>$name</nova:name>
-      <nova:flavor name="m1.tiny">
+      <nova:flavor name=\"m1.tiny\">
         <nova:memory>$mem</nova:memory>
         <nova:disk>1</nova:disk>
         <nova:swap>$swap</nova:swap>
         <nova:ephemeral>$eph</nova:ephemeral>
         <nova:vcpus>1</nova:vcpus>
       </nova:flavor>
-      <nova:root type="image" uuid="$image"/>
+      <nova:root type=\"image\" uuid=\"$image\"/>
     </nova:instance>
-  </metadata>
+  </metadata>"
+    fi
+    cat <<EOF
+<domain type='qemu'>
+  <name>$name</name>
+  <uuid>$uuid</uuid>$meta
   <memory unit='MiB'>$mem</memory>
   <vcpu>1</vcpu>
   <os>

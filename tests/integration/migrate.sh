@@ -19,46 +19,11 @@ vm_top() {
     [ "$mib" = 0 ] || th_a qemu-io -f qcow2 -c "write -q -P 0x5a 0 ${mib}M" "$top"
 }
 
+# vm_xml NAME UUID IMAGE|- EPH_GB SWAP_MB DISK...: domain_xml with 128 MiB.
 vm_xml() {
-    local name=$1 uuid=$2 image=$3 eph=$4 swap=$5 d meta="" disks=""
-    local devs=(vda vdb vdc vdd)
+    local name=$1 uuid=$2 image=$3 eph=$4 swap=$5
     shift 5
-    for d in "$@"; do
-        disks+=$(_disk_xml "$d" "${devs[0]}")
-        devs=("${devs[@]:1}")
-    done
-    if [ "$image" != - ]; then
-        meta="
-  <metadata>
-    <nova:instance xmlns:nova=\"http://openstack.org/xmlns/libvirt/nova/1.1\">
-      <nova:name>$name</nova:name>
-      <nova:flavor name=\"m1.tiny\">
-        <nova:memory>128</nova:memory>
-        <nova:disk>1</nova:disk>
-        <nova:swap>$swap</nova:swap>
-        <nova:ephemeral>$eph</nova:ephemeral>
-        <nova:vcpus>1</nova:vcpus>
-      </nova:flavor>
-      <nova:root type=\"image\" uuid=\"$image\"/>
-    </nova:instance>
-  </metadata>"
-    fi
-    cat <<EOF
-<domain type='qemu'>
-  <name>$name</name>
-  <uuid>$uuid</uuid>$meta
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <boot dev='hd'/>
-  </os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>$disks
-    <graphics type='vnc' listen='127.0.0.1' autoport='yes'/>
-  </devices>
-</domain>
-EOF
+    domain_xml "$name" "$uuid" "$image" "$eph" "$swap" 128 "$@"
 }
 
 vm_start_a() {

@@ -42,9 +42,7 @@ sshd_up() {
     mkdir -p "$dir"
     SSHD_DIR=$(cd "$dir" && pwd)
     SSHD_LOG=$SSHD_DIR/sshd.log
-    ssh-keygen -q -t ed25519 -N '' -C cowherd-test-host -f "$SSHD_DIR/host_ed25519_key"
-    ssh-keygen -q -t ed25519 -N '' -C cowherd-test-client -f "$SSHD_DIR/client_ed25519"
-    cp "$SSHD_DIR/client_ed25519.pub" "$SSHD_DIR/authorized_keys"
+    _sshd_keys
     export SSH_KEY=$SSHD_DIR/client_ed25519
     # The privilege-separation directory sshd checks for (Debian's package
     # makes it at boot through tmpfiles.d, root 0755).
@@ -66,13 +64,22 @@ sshd_up() {
     die "sshd did not start"
 }
 
-# _sshd_write_conf PORT: the private sshd_config.
+# _sshd_keys: throwaway host and client keys in SSHD_DIR, the client's
+# authorized.
+_sshd_keys() {
+    ssh-keygen -q -t ed25519 -N '' -C cowherd-test-host -f "$SSHD_DIR/host_ed25519_key"
+    ssh-keygen -q -t ed25519 -N '' -C cowherd-test-client -f "$SSHD_DIR/client_ed25519"
+    cp "$SSHD_DIR/client_ed25519.pub" "$SSHD_DIR/authorized_keys"
+}
+
+# _sshd_write_conf PORT [ADDR]: the private sshd_config in SSHD_DIR,
+# listening on ADDR (default 127.0.0.1).
 _sshd_write_conf() {
     local d=$SSHD_DIR
     export SSHD_PORT=$1
     cat >"$d/sshd_config" <<EOF
-# cowherd integration tests: a private sshd on loopback (see sshd.sh)
-ListenAddress 127.0.0.1
+# cowherd integration tests: a private sshd (see sshd.sh)
+ListenAddress ${2:-127.0.0.1}
 Port $SSHD_PORT
 HostKey $d/host_ed25519_key
 PidFile $d/sshd.pid

@@ -30,22 +30,7 @@ make_original "$a_base" 64
 mkdir -p "${a_top%/*}"
 make_overlay "$a_top" "$base" 1G
 th_a qemu-io -f qcow2 -c 'write -q -P 0x5a 0 4M' "$top"
-cat >"$tmp/vm1.xml" <<EOF
-<domain type='qemu'>
-  <name>vm1</name>
-  <uuid>$uuid</uuid>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <boot dev='hd'/>
-  </os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>$(_disk_xml "$top" vda)
-    <graphics type='vnc' listen='127.0.0.1' autoport='yes'/>
-  </devices>
-</domain>
-EOF
+domain_xml vm1 "$uuid" - 0 0 128 "$top" >"$tmp/vm1.xml"
 th_a virsh -q define "$tmp/vm1.xml" >/dev/null
 th_a virsh -q start vm1 >/dev/null
 [ "$(th_a virsh domstate vm1)" = running ] || die "vm1 does not run on A"

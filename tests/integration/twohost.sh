@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # variables here are used by the sourcing tests
 # shellcheck disable=SC2154  # _lv_mounts, _lv_names: functions.sh's
+# shellcheck source=tests/integration/sshd.sh
+source "$(dirname "${BASH_SOURCE[0]}")/sshd.sh"
 # twohost.sh: two private libvirt hosts on one machine, A (migration source)
 # and B (destination), each in its own network and mount namespace.
 # Source it after functions.sh (and sshd.sh, if used):
@@ -324,34 +326,12 @@ th_sshd_up_a() {
     requires sshd ssh ssh-keygen
     sshd=$(command -v sshd)    # it re-executes itself: an absolute path
     mkdir -p "$d"
-    ssh-keygen -q -t ed25519 -N '' -C cowherd-test-host -f "$d/host_ed25519_key"
-    ssh-keygen -q -t ed25519 -N '' -C cowherd-test-client -f "$d/client_ed25519"
-    cp "$d/client_ed25519.pub" "$d/authorized_keys"
+    SSHD_DIR=$d
+    _sshd_keys
     export TH_SSH_KEY=$d/client_ed25519
     # A's network namespace is private: the standard port is free.
-    export TH_SSHD_PORT=22
-    cat >"$d/sshd_config" <<EOF
-# cowherd integration tests: a private sshd in host A (see twohost.sh)
-ListenAddress $TH_A_ADDR
-Port $TH_SSHD_PORT
-HostKey $d/host_ed25519_key
-PidFile $d/sshd.pid
-AuthorizedKeysFile $d/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-X11Forwarding no
-AllowTcpForwarding no
-AllowAgentForwarding no
-PermitTTY no
-PrintMotd no
-LogLevel VERBOSE
-Subsystem sftp internal-sftp
-EOF
+    _sshd_write_conf 22 "$TH_A_ADDR"
+    export TH_SSHD_PORT=$SSHD_PORT
     # sshd.sh's reason: the privilege-separation directory Debian makes at boot.
     if [ ! -d /run/sshd ]; then
         mkdir -p /run/sshd
