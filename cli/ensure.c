@@ -114,14 +114,17 @@ cmd_ensure (struct cli *cli, int argc, char *argv[])
     struct ch_exec_opts eo = { .domain = dom->name, .lock_marks = true,
                                .created = on_created, .opaque = &made };
 
-    ch_log_set_stderr (cli->verbose);
+    /* By hand, show the work; for the hook, stderr carries one line. */
+    ch_log_set_stderr (cli->verbose || !incoming);
     if (ch_execute (&p, &cli->cfg, &eo) < 0) {
       ch_error_prefix ("domain %s", dom->name);
       r = -1;
     }
     /* A failed migration takes away what it made at once; libvirt may
-     * never call stopped/release for a domain it did not start. */
-    if (r < 0 && made.n)
+     * never call stopped/release for a domain it did not start.  Only a
+     * run that succeeded leaves a record: it makes the next prepare of
+     * this uuid an incoming one. */
+    if (r < 0)
       ch_made_undo (&made, dom->name, true);
     else if (incoming && record (&cli->cfg, dom->uuid, &made) < 0) {
       ch_made_undo (&made, dom->name, true);

@@ -84,28 +84,73 @@ incoming (const struct ch_config *cfg, const char *name, const char *xml, size_t
  * still there when stopped runs. */
 #define LIBVIRT_STATUS_DIR "/run/libvirt/qemu"
 
+/* The status XML of domain NAME, opened; -1 with ch_error (errno kept). */
+static int
+open_status (const char *name)
+{
+  CLEANUP_FREE char *path = NULL;
+  int fd, e;
+
+  if (strchr (name, '/') || name[0] == '.') {
+    ch_error ("domain name '%.64s' is not a file name", name);
+    errno = EINVAL;
+    return -1;
+  }
+  if (ch_asprintf (&path, "%s/%s.xml", LIBVIRT_STATUS_DIR, name) < 0)
+    return -1;
+  if ((fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) < 0) {
+    e = errno;
+    ch_error ("%s: %m", path);
+    errno = e;
+  }
+  return fd;
+}
+
 /* 1 if the domain never ran here: it stops while still waiting for its
  * incoming migration (failed, cancelled); 0 if it ran here; -1 unknown. */
 static int
 incoming_unfinished (const char *name)
 {
-  CLEANUP_FREE char *path = NULL;
-  CLEANUP_CLOSE int fd = -1;
+  CLEANUP_CLOSE int fd = open_status (name);
 
-  if (strchr (name, '/') || name[0] == '.') {
-    ch_error ("domain name '%.64s' is not a file name", name);
-    return -1;
-  }
-  if (asprintf (&path, "%s/%s.xml", LIBVIRT_STATUS_DIR, name) < 0) {
-    path = NULL;
-    ch_error ("asprintf: %m");
-    return -1;
-  }
-  if ((fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) < 0) {
-    ch_error ("%s: %m", path);
-    return -1;
-  }
-  return ch_status_incoming_unfinished (fd);
+  return fd < 0 ? -1 : ch_status_incoming_unfinished (fd);
+}
+
+/* The record of DOM's incoming migration into MADE: 1, or 0 if there is
+ * none.  A record that cannot be read is moved aside (and counts as
+ * none): it must not steer this run or block the next. */
+static int
+load_record (const struct ch_config *cfg, const struct ch_domain *dom,
+             struct ch_made_list *made)
+{
+  int r;
+
+  made->v = NULL;
+  made->n = 0;
+  if (dom->uuid == NULL || (r = ch_state_exists (cfg, dom->uuid)) == 0)
+    return 0;
+  if (r > 0 && ch_state_load (cfg, dom->uuid, made) == 0)
+    return 1;
+  ch_log (LOG_WARNING, "domain %s: %s: set aside", dom->name, ch_last_error ());
+  if (r > 0 && ch_state_set_aside (cfg, dom->uuid) < 0)
+    ch_log (LOG_WARNING, "domain %s: %s", dom->name, ch_last_error ());
+  return 0;
+}
+
+/* Take away what MADE records (DATA_OK: also tops the guest's data
+ * reached) and forget the record. */
+static void
+undo_record (const struct ch_config *cfg, const struct ch_domain *dom,
+             struct ch_made_list *made, bool data_ok)
+{
+  size_t kept = ch_made_undo (made, dom->name, data_ok);
+
+  if (kept)
+    ch_log (LOG_WARNING, "domain %s: %zu file(s) the incoming migration made were kept",
+            dom->name, kept);
+  ch_made_clear (made);
+  if (ch_state_remove (cfg, dom->uuid) < 0)
+    ch_log (LOG_WARNING, "domain %s: %s", dom->name, ch_last_error ());
 }
 
 /* The domain stopped here.  If it was migrating in and never ran here, the
@@ -113,32 +158,82 @@ incoming_unfinished (const char *name)
  * that arrived: take them away.  If it ran here they are its disks: keep
  * them.  If libvirt's status cannot tell, take only tops that map no data
  * of their own. */
-static int
+static void
 stopped (const struct ch_config *cfg, const struct ch_domain *dom)
 {
   struct ch_made_list made;
-  size_t kept = 0;
-  int r, unfinished;
+  int unfinished;
 
-  if (dom->uuid == NULL || (r = ch_state_exists (cfg, dom->uuid)) == 0)
-    return 0;
-  if (r < 0 || ch_state_load (cfg, dom->uuid, &made) < 0)
-    return -1;
+  if (load_record (cfg, dom, &made) == 0)
+    return;
   unfinished = incoming_unfinished (dom->name);
-  if (unfinished == 0)
+  if (unfinished == 0) {
     ch_log (LOG_INFO, "domain %s: it ran here: the incoming migration completed; "
             "its disks stay", dom->name);
-  else {
-    if (unfinished < 0)
-      ch_log (LOG_WARNING, "domain %s: libvirt's status unknown (%s): taking away only "
-              "the tops that hold no data", dom->name, ch_last_error ());
-    kept = ch_made_undo (&made, dom->name, unfinished > 0);
+    ch_made_clear (&made);
   }
-  if (kept)
-    ch_log (LOG_WARNING, "domain %s: %zu file(s) the incoming migration made were kept",
-            dom->name, kept);
+  else if (unfinished < 0)
+    ch_log (LOG_WARNING, "domain %s: libvirt's status unknown (%s): taking away only "
+            "the tops that hold no data", dom->name, ch_last_error ());
+  undo_record (cfg, dom, &made, unfinished > 0);
+}
+
+/* A record that is still here when a migration begins, or when a domain
+ * starts outside its migration's window, was left by a migration libvirt
+ * gave up on before it started QEMU: libvirt then runs no stopped.  No
+ * guest ever ran on what it lists, so its tops go if they hold no data.
+ * A record prepare has already seen belongs to a domain that started
+ * here: it is forgotten, its files are the domain's.  While the domain
+ * runs here (libvirt's status exists) the record stays for stopped. */
+static void
+leftover (const struct ch_config *cfg, const struct ch_domain *dom,
+          struct ch_made_list *made)
+{
+  CLEANUP_CLOSE int fd = open_status (dom->name);
+
+  if (fd >= 0 || errno != ENOENT) {
+    ch_made_clear (made);
+    return;
+  }
+  ch_log (LOG_WARNING, "domain %s: an earlier incoming migration left its record "
+          "(written %lld s ago%s)", dom->name, (long long) made->age_sec,
+          made->prepared ? ", the domain started" : "");
+  if (made->prepared)
+    ch_made_clear (made);
+  undo_record (cfg, dom, made, false);
+}
+
+/* Is this prepare part of an incoming migration?  Only migrate leaves a
+ * record, and only the first prepare within the window uses it: a plain
+ * start never makes a top. */
+static bool
+prepare_is_incoming (const struct ch_config *cfg, const struct ch_domain *dom)
+{
+  struct ch_made_list made;
+
+  if (load_record (cfg, dom, &made) == 0)
+    return false;
+  if (!made.prepared && made.age_sec >= 0 && made.age_sec <= CH_STATE_PREPARE_WINDOW_SEC) {
+    ch_made_clear (&made);
+    return true;
+  }
+  leftover (cfg, dom, &made);
+  return false;
+}
+
+/* After the migration's prepare: the next prepare is a plain start. */
+static int
+mark_prepared (const struct ch_config *cfg, const struct ch_domain *dom)
+{
+  struct ch_made_list made;
+  int r = -1;
+
+  if (ch_state_load (cfg, dom->uuid, &made) == 0) {
+    made.prepared = true;
+    r = ch_state_save (cfg, dom->uuid, &made);
+  }
   ch_made_clear (&made);
-  return ch_state_remove (cfg, dom->uuid);
+  return r;
 }
 
 static int
@@ -165,19 +260,24 @@ run (const char *name, const char *op, enum hook_kind kind)
     goto out;
   }
   if (kind == HOOK_STOPPED) {
-    if (stopped (&cfg, dom) < 0)
-      ch_log (LOG_WARNING, "domain %s: %s: %s", name, op, ch_last_error ());
+    stopped (&cfg, dom);
     r = 0;
     goto out;
   }
-  /* The prepare of an incoming migration (never of a plain start: only
-   * migrate leaves the record) may see the disks at other paths, if
-   * another hook rewrote the XML: make those tops too. */
-  if (kind == HOOK_ENSURE && !strcmp (op, "prepare") && dom->uuid &&
-      ch_state_exists (&cfg, dom->uuid) > 0)
+  if (kind == HOOK_INCOMING) {
+    struct ch_made_list made;
+
+    if (load_record (&cfg, dom, &made))
+      leftover (&cfg, dom, &made);
+  }
+  /* The prepare of an incoming migration may see the disks at other
+   * paths, if another hook rewrote the XML: make those tops too. */
+  else if (kind == HOOK_ENSURE && !strcmp (op, "prepare") && prepare_is_incoming (&cfg, dom))
     kind = HOOK_INCOMING;
   if (kind == HOOK_INCOMING) {
     r = incoming (&cfg, name, xml, xml_len);
+    if (r == 0 && strcmp (op, "prepare") == 0 && mark_prepared (&cfg, dom) < 0)
+      r = report (name, ch_last_error ());
     if (r == 0)
       ch_log (LOG_INFO, "domain %s: %s: incoming chains whole after %.0f ms", name, op,
               ch_now_ms () - t0);

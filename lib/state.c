@@ -7,15 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "error.h"
 #include "log.h"
+#include "pathutil.h"
 #include "qcow2.h"
 
 #define STATE_SUBDIR "incoming"
-#define STATE_MAGIC "cowherd incoming 1\n"
+#define STATE_MAGIC "cowherd incoming 2\n"
+#define STAGE_MIGRATE "stage migrate\n"
+#define STAGE_PREPARE "stage prepare\n"
 #define STATE_FILE_MAX (CH_STATE_ENTRIES_MAX * 4200)
 
 /* FD's (or, with FD AT_FDCWD, PATH's) birth time into M; 0 if unknown. */
@@ -75,6 +79,8 @@ ch_made_clear (struct ch_made_list *list)
   free (list->v);
   list->v = NULL;
   list->n = 0;
+  list->prepared = false;
+  list->age_sec = 0;
 }
 
 /* A uuid as libvirt prints it: the file name comes from the XML. */
@@ -84,6 +90,24 @@ check_uuid (const char *uuid)
   if (uuid == NULL || strlen (uuid) != 36 ||
       strspn (uuid, "0123456789abcdefABCDEF-") != 36) {
     ch_error ("domain XML: no <uuid>, or not one libvirt writes");
+    return -1;
+  }
+  return 0;
+}
+
+/* A record steers what root removes: its directory must be ours alone. */
+static int
+private_dir (int fd, const char *path, const char *sub)
+{
+  struct stat st;
+
+  if (fstat (fd, &st) < 0) {
+    ch_error ("%s%s: %m", path, sub);
+    return -1;
+  }
+  if (st.st_uid != geteuid () || (st.st_mode & 022)) {
+    ch_error ("%s%s: not a private directory (owner %ld, mode %03o)", path, sub,
+              (long) st.st_uid, (unsigned) (st.st_mode & 0777));
     return -1;
   }
   return 0;
@@ -107,6 +131,8 @@ state_dir (const struct ch_config *cfg, bool make)
     ch_error ("%s: %m", cfg->state_dir);
     return -1;
   }
+  if (private_dir (top, cfg->state_dir, "") < 0)
+    return -1;
   if (make && mkdirat (top, STATE_SUBDIR, 0700) < 0 && errno != EEXIST) {
     ch_error ("mkdir %s/%s: %m", cfg->state_dir, STATE_SUBDIR);
     return -1;
@@ -116,6 +142,10 @@ state_dir (const struct ch_config *cfg, bool make)
     if (errno == ENOENT && !make)
       return -2;
     ch_error ("%s/%s: %m", cfg->state_dir, STATE_SUBDIR);
+    return -1;
+  }
+  if (private_dir (fd, cfg->state_dir, "/" STATE_SUBDIR) < 0) {
+    close (fd);
     return -1;
   }
   return fd;
@@ -139,30 +169,51 @@ ch_state_exists (const struct ch_config *cfg, const char *uuid)
   return -1;
 }
 
-static int
-parse_line (char *line, struct ch_made_list *list)
+/* Digits up to END (consumed), at most MAX. */
+static bool
+number (char **p, char end, uintmax_t max, uintmax_t *out)
 {
-  char kind[4];
-  uintmax_t dev, ino, bsec, bnsec;
-  int off = 0;
-  struct ch_made *v;
+  char *e;
 
-  if (sscanf (line, "%3s %ju %ju %ju.%ju %n", kind, &dev, &ino, &bsec, &bnsec, &off) != 5 ||
-      off == 0 || (strcmp (kind, "top") && strcmp (kind, "dir")) || line[off] != '/' ||
-      bnsec >= 1000000000 || bsec > INT64_MAX)
+  if (**p < '0' || **p > '9')
+    return false;
+  errno = 0;
+  *out = strtoumax (*p, &e, 10);
+  if (errno || *e != end || *out > max)
+    return false;
+  *p = e + 1;
+  return true;
+}
+
+/* "top|dir DEV INO SEC.NSEC PATH", PATH inside instances_path. */
+static int
+parse_line (char *line, const char *instances, struct ch_made_list *list)
+{
+  uintmax_t dev, ino, bsec, bnsec;
+  char *p;
+  CLEANUP_FREE char *norm = NULL;
+  struct ch_made *v;
+  size_t ilen = strlen (instances);
+
+  if (strncmp (line, "top ", 4) && strncmp (line, "dir ", 4))
+    return -1;
+  p = line + 4;
+  if (!number (&p, ' ', UINTMAX_MAX, &dev) || !number (&p, ' ', UINTMAX_MAX, &ino) ||
+      !number (&p, '.', INT64_MAX, &bsec) || !number (&p, ' ', 999999999, &bnsec) ||
+      (norm = ch_path_normalize (p)) == NULL || strcmp (norm, p) != 0 ||
+      strncmp (p, instances, ilen) != 0 || p[ilen] != '/' || p[ilen + 1] == '\0')
     return -1;
   if (list->n >= CH_STATE_ENTRIES_MAX ||
       (v = reallocarray (list->v, list->n + 1, sizeof *v)) == NULL)
     return -1;
   list->v = v;
   v = &list->v[list->n];
-  if ((v->path = strdup (line + off)) == NULL)
-    return -1;
+  v->path = CH_STEAL (norm);
   v->dev = (dev_t) dev;
   v->ino = (ino_t) ino;
   v->btime_sec = (int64_t) bsec;
   v->btime_nsec = (uint32_t) bnsec;
-  v->is_dir = strcmp (kind, "dir") == 0;
+  v->is_dir = line[0] == 'd';
   list->n++;
   return 0;
 }
@@ -172,9 +223,10 @@ ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_lis
 {
   CLEANUP_CLOSE int dfd = -1, fd = -1;
   CLEANUP_FREE char *buf = NULL;
-  size_t len = 0;
-  ssize_t r;
+  size_t len = 0, hlen = strlen (STATE_MAGIC);
+  ssize_t r = 0;
   char *line, *save = NULL;
+  struct stat st;
 
   list->v = NULL;
   list->n = 0;
@@ -193,17 +245,27 @@ ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_lis
     ch_error ("malloc: %m");
     return -1;
   }
-  while ((r = read (fd, buf + len, STATE_FILE_MAX + 1 - len)) > 0 && len < STATE_FILE_MAX + 1)
-    len += (size_t) r;
-  if (r < 0 || len > STATE_FILE_MAX || len < strlen (STATE_MAGIC) ||
-      memcmp (buf, STATE_MAGIC, strlen (STATE_MAGIC)) != 0 || buf[len - 1] != '\n') {
+  while (len < STATE_FILE_MAX + 1 &&
+         ((r = read (fd, buf + len, STATE_FILE_MAX + 1 - len)) > 0 || (r < 0 && errno == EINTR)))
+    len += r > 0 ? (size_t) r : 0;
+  if (r < 0 || fstat (fd, &st) < 0) {
+    ch_error ("%s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, uuid);
+    return -1;
+  }
+  if (len > STATE_FILE_MAX || len < hlen + strlen (STAGE_MIGRATE) ||
+      memcmp (buf, STATE_MAGIC, hlen) != 0 || buf[len - 1] != '\n' ||
+      memchr (buf, '\0', len) != NULL ||
+      (memcmp (buf + hlen, STAGE_MIGRATE, strlen (STAGE_MIGRATE)) != 0 &&
+       memcmp (buf + hlen, STAGE_PREPARE, strlen (STAGE_PREPARE)) != 0)) {
     ch_error ("%s/%s/%s: not a record cowherd wrote", cfg->state_dir, STATE_SUBDIR, uuid);
     return -1;
   }
   buf[len] = '\0';
-  for (line = strtok_r (buf + strlen (STATE_MAGIC), "\n", &save); line;
+  list->prepared = memcmp (buf + hlen, STAGE_PREPARE, strlen (STAGE_PREPARE)) == 0;
+  list->age_sec = (int64_t) time (NULL) - (int64_t) st.st_mtime;
+  for (line = strtok_r (buf + hlen + strlen (STAGE_MIGRATE), "\n", &save); line;
        line = strtok_r (NULL, "\n", &save))
-    if (parse_line (line, list) < 0) {
+    if (parse_line (line, cfg->instances_path, list) < 0) {
       ch_made_clear (list);
       ch_error ("%s/%s/%s: malformed line", cfg->state_dir, STATE_SUBDIR, uuid);
       return -1;
@@ -231,6 +293,7 @@ ch_state_save (const struct ch_config *cfg, const char *uuid, const struct ch_ma
     return -1;
   }
   fputs (STATE_MAGIC, fp);
+  fputs (list->prepared ? STAGE_PREPARE : STAGE_MIGRATE, fp);
   for (size_t i = 0; i < list->n; i++) {
     const struct ch_made *m = &list->v[i];
 
@@ -248,6 +311,10 @@ ch_state_save (const struct ch_config *cfg, const char *uuid, const struct ch_ma
   if (renameat (dfd, tmp, dfd, uuid) < 0) {
     ch_error ("rename %s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, uuid);
     goto err;
+  }
+  if (fsync (dfd) < 0) {
+    ch_error ("fsync %s/%s: %m", cfg->state_dir, STATE_SUBDIR);
+    return -1;
   }
   return 0;
 
@@ -272,6 +339,24 @@ ch_state_remove (const struct ch_config *cfg, const char *uuid)
   return 0;
 }
 
+int
+ch_state_set_aside (const struct ch_config *cfg, const char *uuid)
+{
+  CLEANUP_CLOSE int dfd = -1;
+  char bad[64];
+
+  if (check_uuid (uuid) < 0)
+    return -1;
+  if ((dfd = state_dir (cfg, false)) < 0)
+    return dfd == -2 ? 0 : -1;
+  snprintf (bad, sizeof bad, "%s.bad", uuid);
+  if (renameat (dfd, uuid, dfd, bad) < 0 && errno != ENOENT) {
+    ch_error ("rename %s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, uuid);
+    return -1;
+  }
+  return 0;
+}
+
 /* Is M still exactly what cowherd made?  FD is open on it (or -1 and
  * PATH names it). */
 static bool
@@ -289,42 +374,56 @@ same (const struct ch_made *m, const struct stat *st, int fd)
   return sec == m->btime_sec && nsec == m->btime_nsec;
 }
 
-/* Removal works in the file's directory, opened without following a
- * symlink: what is checked is what goes. */
-static bool
-undo_top (const struct ch_made *m, const char *domain, bool data_ok)
+/* Open M's directory without following a symlink, and M in it (a
+ * directory too, for a directory): what is checked is what goes.  -1 with
+ * errno when M's path cannot be opened, else LEAF set. */
+static int
+open_made (const struct ch_made *m, int *dfd, const char **leaf)
 {
   CLEANUP_FREE char *dir = strdup (m->path);
+  const char *slash = strrchr (m->path, '/');
+
+  *dfd = -1;
+  if (dir == NULL)
+    return -1;
+  if (slash == NULL || slash == m->path) {
+    errno = EINVAL;
+    return -1;
+  }
+  *leaf = slash + 1;
+  dir[slash - m->path] = '\0';
+  if ((*dfd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    return -1;
+  return openat (*dfd, *leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+                 (m->is_dir ? O_DIRECTORY : 0));
+}
+
+static bool
+undo_one (const struct ch_made *m, const char *domain, bool data_ok)
+{
   CLEANUP_CLOSE int dfd = -1, fd = -1;
-  const char *leaf = strrchr (m->path, '/');
+  const char *leaf = NULL;
   struct stat st;
   bool has = true;
 
-  if (dir == NULL || leaf == NULL || leaf == m->path) {
-    ch_log (LOG_WARNING, "domain %s: %s: kept: not a path cowherd records", domain, m->path);
-    return false;
-  }
-  leaf++;
-  dir[leaf - 1 - m->path] = '\0';
-  dfd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd >= 0)
-    fd = openat (dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  fd = open_made (m, &dfd, &leaf);
   if (fd < 0 && errno == ENOENT)
     return true;
   if (fd < 0 || fstat (fd, &st) < 0 || !same (m, &st, fd)) {
-    ch_log (LOG_WARNING, "domain %s: %s: kept: not the file cowherd made for the migration",
-            domain, m->path);
+    ch_log (LOG_WARNING, "domain %s: %s: kept: not the %s cowherd made for the migration",
+            domain, m->path, m->is_dir ? "directory" : "file");
     return false;
   }
-  if (!data_ok && ch_qcow2_has_data (fd, &has) < 0)
+  if (!m->is_dir && !data_ok && ch_qcow2_has_data (fd, &has) < 0)
     ch_log (LOG_WARNING, "domain %s: %s: kept: %s", domain, m->path, ch_last_error ());
-  if (!data_ok && has) {
+  if (!m->is_dir && !data_ok && has) {
     ch_log (LOG_WARNING, "domain %s: %s: kept: it holds data cowherd did not write",
             domain, m->path);
     return false;
   }
-  if (unlinkat (dfd, leaf, 0) < 0) {
-    ch_log (LOG_WARNING, "domain %s: remove %s: %m", domain, m->path);
+  /* A directory goes only when empty: the kernel checks that. */
+  if (unlinkat (dfd, leaf, m->is_dir ? AT_REMOVEDIR : 0) < 0) {
+    ch_log (LOG_WARNING, "domain %s: %s: kept: %m", domain, m->path);
     return false;
   }
   fsync (dfd);
@@ -338,22 +437,7 @@ ch_made_undo (const struct ch_made_list *list, const char *domain, bool data_ok)
 {
   size_t kept = 0;
 
-  for (size_t i = list->n; i-- > 0;) {
-    const struct ch_made *m = &list->v[i];
-    struct stat st;
-
-    if (!m->is_dir) {
-      kept += !undo_top (m, domain, data_ok);
-      continue;
-    }
-    if (lstat (m->path, &st) < 0 || !same (m, &st, -1))
-      continue;
-    if (rmdir (m->path) == 0)
-      ch_log (LOG_INFO, "domain %s: %s: removed", domain, m->path);
-    else {
-      ch_log (LOG_WARNING, "domain %s: %s: kept: %m", domain, m->path);
-      kept++;
-    }
-  }
+  for (size_t i = list->n; i-- > 0;)
+    kept += !undo_one (&list->v[i], domain, data_ok);
   return kept;
 }

@@ -33,7 +33,18 @@ struct ch_made {
 struct ch_made_list {
   struct ch_made *v;
   size_t n;
+  /* As a record: prepare has run for the migration since migrate did, so
+   * the next prepare of this uuid is a plain start; and (ch_state_load
+   * only) seconds since it was written. */
+  bool prepared;
+  int64_t age_sec;
 };
+
+/* migrate and the prepare that follows run within one libvirt call,
+ * seconds apart.  An unprepared record older than this was left by a
+ * migration libvirt gave up on before it started QEMU (it then runs no
+ * stopped): a prepare seeing it is a plain start. */
+#define CH_STATE_PREPARE_WINDOW_SEC 300
 
 /* Append PATH, which is now the file or directory ST describes. */
 int ch_made_add (struct ch_made_list *list, const char *path, const struct stat *st);
@@ -44,13 +55,17 @@ void ch_made_clear (struct ch_made_list *list);
 /* 1 if an incoming migration of domain UUID is recorded, 0 if not, -1
  * with ch_error. */
 int ch_state_exists (const struct ch_config *cfg, const char *uuid);
-/* Read the record of UUID into LIST (empty if there is none).  -1 with
- * ch_error on a malformed or unreadable record. */
+/* Read the record of UUID into LIST (empty if there is none).  Every path
+ * must lie in CFG's instances_path.  -1 with ch_error on a malformed or
+ * unreadable record. */
 int ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_list *list);
 /* Replace the record of UUID by LIST, atomically. */
 int ch_state_save (const struct ch_config *cfg, const char *uuid,
                    const struct ch_made_list *list);
 int ch_state_remove (const struct ch_config *cfg, const char *uuid);
+/* Move a record that cannot be read out of the way, to <uuid>.bad beside
+ * it, so it neither blocks nor steers later runs and stays for a look. */
+int ch_state_set_aside (const struct ch_config *cfg, const char *uuid);
 
 /* Take away what LIST records, last made first: a top overlay only if it
  * is still the file cowherd made and maps no data of its own (DATA_OK:

@@ -796,9 +796,11 @@ ch_status_incoming_unfinished (int fd)
 {
   CLEANUP_FREE char *buf = NULL;
   CLEANUP_XMLDOC xmlDocPtr doc = NULL;
-  CLEANUP_XMLFREE xmlChar *state = NULL, *reason = NULL, *async = NULL;
+  CLEANUP_XMLFREE xmlChar *state = NULL, *reason = NULL, *async = NULL, *flags = NULL;
   xmlNodePtr root, job;
   size_t len;
+  unsigned long long f;
+  char *end;
 
   if (ch_domain_read_raw (fd, &buf, &len) < 0 || check_utf8 (buf, len) < 0 ||
       (doc = parse_xml (buf, len)) == NULL)
@@ -812,6 +814,17 @@ ch_status_incoming_unfinished (int fd)
   reason = xmlGetNoNsProp (root, BAD_CAST "reason");
   job = child_element (root, "job", NULL);
   async = job ? xmlGetNoNsProp (job, BAD_CAST "async") : NULL;
+  flags = job ? xmlGetNoNsProp (job, BAD_CAST "flags") : NULL;
+  /* Post-copy (VIR_MIGRATE_POSTCOPY) runs the guest here before its disks
+   * have all arrived: whether it ran cannot be told from the state. */
+  if (flags) {
+    errno = 0;
+    f = strtoull ((const char *) flags, &end, 0);
+    if (errno || *end || end == (char *) flags || (f & 0x8000)) {
+      ch_error ("libvirt status XML: a post-copy migration job (flags %.32s)", flags);
+      return -1;
+    }
+  }
   return state && reason && async && xmlStrEqual (state, BAD_CAST "paused") &&
     xmlStrEqual (reason, BAD_CAST "migration") && xmlStrEqual (async, BAD_CAST "migration in");
 }

@@ -86,10 +86,12 @@ rm "$NOVA_BASE/swap_64"
 hook migrate begin
 [ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate: exit $rc"; }
 [ -f "$NOVA_BASE/swap_64" ] || die "migrate did not rebuild swap_64"
-[ "$(cat "$tmp/state/incoming/$UUID")" = "cowherd incoming 1" ] ||
-    die "migrate's record: $(cat "$tmp/state/incoming/$UUID")"
+record=$tmp/state/incoming/$UUID
+[ "$(cat "$record")" = "$(printf 'cowherd incoming 2\nstage migrate')" ] ||
+    die "migrate's record: $(cat "$record")"
 hook prepare begin
 [ "$rc" = 0 ] || { cat "$tmp/err"; die "prepare after migrate: exit $rc"; }
+[ "$(sed -n 2p "$record")" = "stage prepare" ] || die "prepare did not note itself: $(cat "$record")"
 hook stopped end
 [ "$rc" = 0 ] || die "stopped: exit $rc"
 [ ! -e "$tmp/state/incoming/$UUID" ] || die "stopped kept the record"
@@ -111,7 +113,79 @@ hook stopped end
 [ "$rc" = 0 ] || die "stopped: exit $rc"
 [ ! -e "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "stopped kept the empty top it recorded"
 [ -f "$NOVA_INSTANCES/$UUID/disk" ] || die "stopped removed a top migrate did not make"
+
+# Only the migration's own prepare makes tops.  After it, a second prepare
+# (a plain start) with the top gone fails as any plain start does.
+hook migrate begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate: exit $rc"; }
+hook prepare begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "prepare after migrate: exit $rc"; }
+rm "$NOVA_INSTANCES/$UUID/disk.swap"
+hook prepare begin
+[ "$rc" = 1 ] || die "a second prepare made a top: exit $rc"
+grep -q "never creates a top image on prepare" "$tmp/err" || die "unclear: $(cat "$tmp/err")"
+[ ! -e "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "a plain start made a top"
+hook stopped end
+
+# libvirt gives up on some migrations after migrate ran and before QEMU
+# starts (cookie, storage, --offline), and then runs no stopped.  The
+# record left behind is no licence for a later plain start: outside its
+# window prepare takes the empty top away and fails.
+hook migrate begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate: exit $rc"; }
+[ -f "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "migrate made no top"
+touch -d '10 minutes ago' "$record"
+: >"$COWHERD_LOG"
+hook prepare begin
+[ "$rc" = 1 ] || die "prepare with a stale record: exit $rc"
+grep -q "never creates a top image on prepare" "$tmp/err" || die "unclear: $(cat "$tmp/err")"
+[ ! -e "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "the stale migration's empty top stayed"
+[ ! -e "$record" ] || die "the stale record stayed"
+grep -q "an earlier incoming migration left its record" "$COWHERD_LOG" || die "not logged"
+
+# The next migrate clears what such a migration left before it starts:
+# the leftover top goes and a new one is made and recorded.
+: >"$COWHERD_LOG"
+hook migrate begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate: exit $rc"; }
+ino=$(stat -c %i "$NOVA_INSTANCES/$UUID/disk.swap")
+qemu-io -c 'write -q -P 7 0 64k' -f qcow2 "$NOVA_INSTANCES/$UUID/disk.swap" >/dev/null
+hook migrate begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate over a leftover: exit $rc"; }
+[ "$(stat -c %i "$NOVA_INSTANCES/$UUID/disk.swap")" = "$ino" ] ||
+    die "a leftover top holding data was replaced"
+grep -q "holds data cowherd did not write" "$COWHERD_LOG" || die "keeping it was not logged"
+rm "$NOVA_INSTANCES/$UUID/disk.swap"
+hook migrate begin
+: >"$COWHERD_LOG"
+hook migrate begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate over a leftover: exit $rc"; }
+[ "$(grep -c disk.swap "$record")" = 1 ] || die "record: $(cat "$record")"
+grep -q "disk.swap: removed" "$COWHERD_LOG" || die "the leftover top was not removed"
+hook stopped end
+
+# A record cowherd cannot read steers nothing: it is set aside.
+hook migrate begin
+printf 'cowherd incoming 2\nstage migrate\ntop 1 2 3.0 /etc/passwd\n' >"$record"
+hook stopped end
+[ ! -e "$record" ] && [ -f "$record.bad" ] || die "a malformed record was not set aside"
+[ -f "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "a malformed record removed a top"
+rm "$record.bad"
+
+# A migrate that fails leaves no record, even when it made nothing: the
+# next prepare is a plain start.
+rm -f "$NOVA_INSTANCES/$UUID/disk.swap" "$NOVA_BASE/swap_64"
+rm -rf "$COWHERD_TMP_DIR"
+mkdir -m 777 "$COWHERD_TMP_DIR"
+hook migrate begin
+rmdir "$COWHERD_TMP_DIR"
+[ "$rc" = 1 ] || die "migrate with a shared build directory: exit $rc"
+grep -q "not a private directory" "$tmp/err" || die "unclear: $(cat "$tmp/err")"
+[ ! -e "$record" ] || die "a failed migrate left a record: $(cat "$record")"
+[ ! -e "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "a failed migrate left a top"
 mv "$tmp/disk.swap" "$NOVA_INSTANCES/$UUID/disk.swap"
+hook prepare begin
+[ "$rc" = 0 ] || { cat "$tmp/err"; die "prepare: exit $rc"; }
 
 # restore behaves as prepare and prints no XML.
 rm "$NOVA_BASE/swap_64"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -871,6 +872,42 @@ test_free_null (void **state)
   ch_domain_free (NULL);
 }
 
+/* libvirt's status XML at `stopped`: only a domain still waiting for its
+ * incoming migration never ran here; post-copy cannot be told. */
+static int
+status_of (const char *xml)
+{
+  int fd = memfd_create ("status", MFD_CLOEXEC), r;
+
+  assert_true (fd >= 0);
+  assert_int_equal (write (fd, xml, strlen (xml)), (ssize_t) strlen (xml));
+  assert_int_equal (lseek (fd, 0, SEEK_SET), 0);
+  r = ch_status_incoming_unfinished (fd);
+  close (fd);
+  return r;
+}
+
+static void
+test_status_incoming (void **state)
+{
+  (void) state;
+  assert_int_equal (status_of ("<domstatus state='paused' reason='migration' pid='1'>"
+                               "<job type='none' async='migration in' phase='prepare' "
+                               "flags='0x42'/><domain/></domstatus>"), 1);
+  assert_int_equal (status_of ("<domstatus state='running' reason='migrated' pid='1'>"
+                               "<domain/></domstatus>"), 0);
+  assert_int_equal (status_of ("<domstatus state='paused' reason='migration' pid='1'>"
+                               "<domain/></domstatus>"), 0);
+  assert_int_equal (status_of ("<domstatus state='paused' reason='migration' pid='1'>"
+                               "<job type='none' async='migration in' phase='finish3' "
+                               "flags='0x8042'/><domain/></domstatus>"), -1);
+  assert_non_null (strstr (ch_last_error (), "post-copy"));
+  assert_int_equal (status_of ("<domstatus state='paused' reason='migration'>"
+                               "<job async='migration in' flags='0x4x'/></domstatus>"), -1);
+  assert_int_equal (status_of ("<domain/>"), -1);
+  assert_int_equal (status_of ("<domstatus"), -1);
+}
+
 int
 main (void)
 {
@@ -904,6 +941,7 @@ main (void)
     cmocka_unit_test (test_read_fd_eintr),
     cmocka_unit_test (test_read_fd_bad_fd),
     cmocka_unit_test (test_free_null),
+    cmocka_unit_test (test_status_incoming),
   };
 
   /* The writer must see EPIPE, not die of SIGPIPE. */

@@ -29,8 +29,10 @@ setup (void **state)
   if (tu_tmpdir_make ("cowherd-state") < 0 || ch_config_load (NULL, true, &cfg) < 0)
     return -1;
   free (cfg.state_dir);
+  free (cfg.instances_path);
   cfg.state_dir = strdup (tpath ("run"));
-  return cfg.state_dir ? 0 : -1;
+  cfg.instances_path = strdup (tmpdir);
+  return cfg.state_dir && cfg.instances_path ? 0 : -1;
 }
 
 static int
@@ -66,12 +68,21 @@ test_roundtrip (void **state)
   assert_int_equal (ch_state_save (&cfg, UUID, &l), 0);
   assert_int_equal (ch_state_exists (&cfg, UUID), 1);
   assert_int_equal (ch_state_load (&cfg, UUID, &back), 0);
+  assert_false (back.prepared);
+  assert_true (back.age_sec >= 0 && back.age_sec < 60);
   assert_int_equal (back.n, 2);
   assert_true (back.v[0].is_dir);
   assert_false (back.v[1].is_dir);
   assert_string_equal (back.v[1].path, tpath ("inst dir/disk"));
   assert_int_equal (back.v[1].ino, l.v[1].ino);
   assert_int_equal (back.v[1].dev, l.v[1].dev);
+  /* prepare has seen it: the stage is kept. */
+  back.prepared = true;
+  assert_int_equal (ch_state_save (&cfg, UUID, &back), 0);
+  ch_made_clear (&back);
+  assert_int_equal (ch_state_load (&cfg, UUID, &back), 0);
+  assert_true (back.prepared);
+  assert_int_equal (back.n, 2);
   ch_made_clear (&back);
 
   /* The record is root's alone. */
@@ -96,12 +107,20 @@ test_roundtrip (void **state)
 static void
 test_hostile (void **state)
 {
+#define H "cowherd incoming 2\nstage migrate\n"
   static const char *bad[] = {
-    "", "cowherd incoming 1", "cowherd incoming 2\n", "cowherd incoming 1\nfile 1 2 /x\n",
-    "cowherd incoming 1\ntop 1 2 relative\n", "cowherd incoming 1\ntop x 2 /x\n",
-    "cowherd incoming 1\ntop 1\n", "cowherd incoming 1\ntopx 1 2 /x\n",
+    "", "cowherd incoming 2", "cowherd incoming 2\n", "cowherd incoming 2\nstage x\n",
+    "cowherd incoming 1\nstage migrate\n", H "file 1 2 3.0 @/x\n",
+    H "top 1 2 3.0 relative\n", H "top x 2 3.0 @/x\n", H "top 1\n", H "topx 1 2 3.0 @/x\n",
+    H "top -1 2 3.0 @/x\n", H "top +1 2 3.0 @/x\n", H "top 1 2 3.1000000000 @/x\n",
+    H "top 1 2 3 @/x\n", H "top 1 99999999999999999999999 3.0 @/x\n",
+    H "top 1 2 9223372036854775808.0 @/x\n", H "top  1 2 3.0 @/x\n",
+    /* Paths outside instances_path, or not normalised, are no record. */
+    H "top 1 2 3.0 /etc/passwd\n", H "top 1 2 3.0 @/../x\n", H "top 1 2 3.0 @/\n",
+    H "top 1 2 3.0 @\n", H "top 1 2 3.0 @x/y\n", H "top 1 2 3.0 @//x\n",
   };
-  struct ch_made_list l;
+  struct ch_made_list l = { 0 };
+#undef H
 
   (void) state;
   /* Not a uuid: the name would leave the directory. */
@@ -109,8 +128,6 @@ test_hostile (void **state)
   assert_error_contains ("uuid");
   assert_int_equal (ch_state_load (&cfg, NULL, &l), -1);
 
-  l.n = 0;
-  l.v = NULL;
   assert_int_equal (ch_state_save (&cfg, UUID, &l), 0);
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char p[256];
@@ -119,11 +136,45 @@ test_hostile (void **state)
     snprintf (p, sizeof p, "run/incoming/%s", UUID);
     f = fopen (tpath (p), "w");
     assert_non_null (f);
-    fputs (bad[i], f);
+    /* @ stands for instances_path. */
+    for (const char *c = bad[i]; *c; c++)
+      if (*c == '@')
+        fputs (cfg.instances_path, f);
+      else
+        fputc (*c, f);
     fclose (f);
     if (ch_state_load (&cfg, UUID, &l) != -1)
       fail_msg ("case %zu accepted", i);
   }
+
+  /* A good line, for contrast: the cases above fail for their own fault. */
+  {
+    char p[256], line[4200];
+    FILE *f;
+
+    snprintf (p, sizeof p, "run/incoming/%s", UUID);
+    f = fopen (tpath (p), "w");
+    assert_non_null (f);
+    snprintf (line, sizeof line, "cowherd incoming 2\nstage prepare\ntop 1 2 3.0 %s/x\n",
+              cfg.instances_path);
+    fputs (line, f);
+    fclose (f);
+    assert_int_equal (ch_state_load (&cfg, UUID, &l), 0);
+    assert_int_equal (l.n, 1);
+    assert_true (l.prepared);
+    ch_made_clear (&l);
+  }
+
+  /* Set aside, it no longer counts, and stays for a look. */
+  assert_int_equal (ch_state_set_aside (&cfg, UUID), 0);
+  assert_int_equal (ch_state_exists (&cfg, UUID), 0);
+  assert_int_equal (access (tpath ("run/incoming/" UUID ".bad"), F_OK), 0);
+
+  /* A state directory others can write to steers nothing. */
+  assert_int_equal (chmod (tpath ("run/incoming"), 0777), 0);
+  assert_int_equal (ch_state_exists (&cfg, UUID), -1);
+  assert_error_contains ("not a private directory");
+  assert_int_equal (chmod (tpath ("run/incoming"), 0700), 0);
 }
 
 static void
