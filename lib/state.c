@@ -228,8 +228,7 @@ ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_lis
   char *line, *save = NULL;
   struct stat st;
 
-  list->v = NULL;
-  list->n = 0;
+  *list = (struct ch_made_list) { 0 };
   if (check_uuid (uuid) < 0)
     return -1;
   if ((dfd = state_dir (cfg, false)) < 0)
