@@ -15,15 +15,16 @@
 #include "probe.h"
 #include "state.h"
 
-static void
+static int
 on_created (void *opaque, const char *path, const struct stat *st)
 {
   struct ch_made_list *made = opaque;
 
-  /* On failure the list is short by this entry: the file is then left,
-   * and the error below says so. */
-  if (ch_made_add (made, path, st) < 0)
-    ch_log (LOG_ERR, "%s: not recorded: %s", path, ch_last_error ());
+  if (ch_made_add (made, path, st) < 0) {
+    ch_error_prefix ("%s: cannot be recorded", path);
+    return -1;
+  }
+  return 0;
 }
 
 /* Record what this run made beside what an earlier hook run for the same

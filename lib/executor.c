@@ -334,6 +334,7 @@ instance_dir (const struct ctx *c, const char *dir_leaf, const char *dir_path)
   CLEANUP_CLOSE int inst = ch_open_dir (c->cfg->instances_path, false);
   int fd;
   struct stat st;
+  bool mine = false;
 
   if (inst < 0) {
     ch_error ("%s: %m", c->cfg->instances_path);
@@ -345,7 +346,10 @@ instance_dir (const struct ctx *c, const char *dir_leaf, const char *dir_path)
       ch_error ("%s: %m", dir_path);
     return fd;
   }
-  if (mkdirat (inst, dir_leaf, 0755) < 0 && errno != EEXIST) {
+  /* EEXIST: Nova (pre_live_migration) made it meanwhile: not ours. */
+  if (mkdirat (inst, dir_leaf, 0755) == 0)
+    mine = true;
+  else if (errno != EEXIST) {
     ch_error ("mkdir %s: %m", dir_path);
     return -1;
   }
@@ -354,13 +358,28 @@ instance_dir (const struct ctx *c, const char *dir_leaf, const char *dir_path)
     ch_error ("%s: %m", dir_path);
     return -1;
   }
-  if (ch_own_like (fd, inst, dir_path) < 0 || fsync (inst) < 0 || fstat (fd, &st) < 0) {
-    ch_error_prefix ("%s", dir_path);
+  if (!mine)
+    return fd;
+  if (fstat (fd, &st) < 0) {
+    ch_error ("%s: %m", dir_path);
     close (fd);
     return -1;
   }
-  if (c->opts->created)
-    c->opts->created (c->opts->opaque, dir_path, &st);
+  /* Recorded first: whatever fails next, the record lets it be undone. */
+  if (c->opts->created && c->opts->created (c->opts->opaque, dir_path, &st) < 0) {
+    unlinkat (inst, dir_leaf, AT_REMOVEDIR);
+    close (fd);
+    return -1;
+  }
+  if (ch_own_like (fd, inst, dir_path) < 0) {
+    close (fd);
+    return -1;
+  }
+  if (fsync (inst) < 0) {
+    ch_error ("fsync %s: %m", c->cfg->instances_path);
+    close (fd);
+    return -1;
+  }
   return fd;
 }
 
@@ -437,8 +456,12 @@ create_top (struct ctx *c, const struct ch_action *a, bool *made)
   argv[i] = NULL;
   if (ch_own_like (fd, dfd, a->path) < 0 || ch_run_fd (argv, fd) < 0)
     goto undo;
-  if (fsync (fd) < 0 || fstat (fd, &st) < 0) {
+  if (fsync (fd) < 0) {
     ch_error ("fsync %s/%s: %m", dir, tmp);
+    goto undo;
+  }
+  if (fstat (fd, &st) < 0) {
+    ch_error ("%s/%s: %m", dir, tmp);
     goto undo;
   }
   if (renameat2 (dfd, tmp, dfd, leaf, RENAME_NOREPLACE) < 0) {
@@ -449,13 +472,17 @@ create_top (struct ctx *c, const struct ch_action *a, bool *made)
     ch_error ("rename into %s: %m", a->path);
     goto undo;
   }
+  /* Recorded at once: a top that cannot be recorded could not be undone
+   * if the migration fails, so it does not stay. */
+  if (c->opts->created && c->opts->created (c->opts->opaque, a->path, &st) < 0) {
+    unlinkat (dfd, leaf, 0);
+    return -1;
+  }
+  *made = true;
   if (fsync (dfd) < 0) {
     ch_error ("fsync %s: %m", dir);
     return -1;
   }
-  if (c->opts->created)
-    c->opts->created (c->opts->opaque, a->path, &st);
-  *made = true;
   return 0;
 
  undo:

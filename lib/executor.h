@@ -21,8 +21,9 @@ struct ch_exec_opts {
   bool lock_marks;          /* take the lock to mark in use (prepare) */
   /* Told of every top overlay (and instance directory) a CREATE_TOP made,
    * right after it appeared: an incoming migration that fails removes
-   * them again.  May be NULL. */
-  void (*created) (void *opaque, const char *path, const struct stat *st);
+   * them again.  -1 (with ch_error) if it cannot note it: what it was
+   * told of is then removed and the run fails.  May be NULL. */
+  int (*created) (void *opaque, const char *path, const struct stat *st);
   void *opaque;
 };
 
