@@ -108,6 +108,13 @@ disk_meta (const struct cli *cli, int base_fd, const struct ch_disk *d, struct c
   return r;
 }
 
+static void
+quiet (void *opaque, virErrorPtr err)
+{
+  (void) opaque;
+  (void) err;
+}
+
 int
 cmd_annotate (struct cli *cli, int argc, char *argv[])
 {
@@ -140,8 +147,9 @@ cmd_annotate (struct cli *cli, int argc, char *argv[])
   }
   if (cli_load_config (cli) < 0)
     return -1;
-  /* libvirt's own messages would go to stderr as well as into ours. */
-  virSetErrorFunc (NULL, NULL);
+  /* libvirt's default handler prints every error to stderr; ours carry
+   * them (NULL would restore that default). */
+  virSetErrorFunc (NULL, quiet);
   if ((conn = virConnectOpen (uri)) == NULL)
     return lv_error (uri ? uri : "connecting to libvirt");
   if ((vd = virDomainLookupByName (conn, argv[optind])) == NULL &&
