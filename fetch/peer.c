@@ -186,7 +186,7 @@ peer_path_url (const char *peer, const char *path)
 }
 
 ssize_t
-ch_peer_read_head (void *opaque, const char *path, uint8_t *buf, size_t max,
+ch_peer_read_head (void *opaque, size_t peer, const char *path, uint8_t *buf, size_t max,
                    char *origin, size_t origin_len, char *why, size_t why_len)
 {
   const struct ch_config *cfg = opaque;
@@ -194,30 +194,24 @@ ch_peer_read_head (void *opaque, const char *path, uint8_t *buf, size_t max,
     .ca_file = cfg->ca_file, .insecure = cfg->tls_insecure, .ssh_key = cfg->peer_ssh_key,
     .connect_timeout = cfg->connect_timeout, .stall_timeout = cfg->stall_timeout,
   };
-  bool any = false;
+  CLEANUP_FREE char *url = NULL;
+  char shown[1024];
+  long n;
 
-  snprintf (why, why_len, "no sftp peer is configured");
-  for (size_t i = 0; i < cfg->n_peers; i++) {
-    CLEANUP_FREE char *url = NULL;
-    char shown[1024];
-    long n;
-
-    if (strncmp (cfg->peers[i], "sftp://", 7) != 0)
-      continue;
-    if ((url = peer_path_url (cfg->peers[i], path)) == NULL) {
-      ch_error ("%s: cannot make a URL for %s", cfg->peers[i], path);
-      return -1;
-    }
-    ch_peer_display (url, shown, sizeof shown);
-    n = ch_http_get_head (&h, url, buf, max);
-    if (n > 0) {
-      snprintf (origin, origin_len, "%s", shown);
-      return n;
-    }
-    /* A peer that is down or lacks the file: the next one may have it. */
-    if (!any)
-      snprintf (why, why_len, "%s", n == 0 ? "no sftp peer has the disk" : ch_last_error ());
-    any = true;
+  why[0] = '\0';
+  /* Only sftp reaches another host's instances directory. */
+  if (peer >= cfg->n_peers || strncmp (cfg->peers[peer], "sftp://", 7) != 0)
+    return 0;
+  if ((url = peer_path_url (cfg->peers[peer], path)) == NULL) {
+    ch_error ("%s: cannot make a URL for %s", cfg->peers[peer], path);
+    return -1;
   }
+  ch_peer_display (url, shown, sizeof shown);
+  n = ch_http_get_head (&h, url, buf, max);
+  if (n > 0) {
+    snprintf (origin, origin_len, "%s", shown);
+    return n;
+  }
+  snprintf (why, why_len, "%s: %s", shown, n == 0 ? "no such file" : ch_last_error ());
   return 0;
 }

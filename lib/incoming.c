@@ -1,12 +1,15 @@
 #include "incoming.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cleanup.h"
+#include "manifest.h"
 #include "error.h"
 #include "naming.h"
 #include "pathutil.h"
@@ -43,16 +46,30 @@ ch_incoming_clear (struct ch_incoming *inc)
   memset (inc, 0, sizeof *inc);
 }
 
-/* A spec of one backing level.  0, or -1 with ch_error. */
+/* A name from another host: nothing a log line or a header may not hold. */
+static bool
+has_control (const char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char) *s < 0x20 || *s == 0x7f)
+      return true;
+  return false;
+}
+
+/* A spec of one backing level.  0, or -1 with ch_error (M then holds what
+ * was made: meta_clear it). */
 static int
 one_level (struct ch_disk_meta *m, const char *name, enum ch_fmt fmt, uint64_t size)
 {
-  if ((m->levels = calloc (1, sizeof *m->levels)) == NULL ||
-      (m->levels[0].name = strdup (name)) == NULL) {
+  if ((m->levels = calloc (1, sizeof *m->levels)) == NULL) {
     ch_error ("calloc: %m");
     return -1;
   }
-  m->n_levels = 1;
+  m->n_levels = 1;               /* meta_clear frees it from here on */
+  if ((m->levels[0].name = strdup (name)) == NULL) {
+    ch_error ("strdup: %m");
+    return -1;
+  }
   m->levels[0].fmt = fmt;
   m->levels[0].size = size;
   return 0;
@@ -74,13 +91,21 @@ ch_incoming_spec_from_header (const uint8_t *buf, size_t len, struct ch_disk_met
     ch_error ("the source's disk names an external data file");
     return -1;
   }
+  if (qi.has_backing && has_control (qi.backing)) {
+    ch_error ("the source's disk names a backing file with control characters");
+    return -1;
+  }
   out->present = true;
   out->fmt = CH_FMT_QCOW2;
   out->size = qi.virtual_size;
   if (!qi.has_backing)
     return 0;
-  return one_level (out, qi.backing,
-                    qi.has_backing_fmt ? ch_fmt_parse (qi.backing_fmt) : CH_FMT_UNKNOWN, 0);
+  if (one_level (out, qi.backing,
+                 qi.has_backing_fmt ? ch_fmt_parse (qi.backing_fmt) : CH_FMT_UNKNOWN, 0) < 0) {
+    meta_clear (out);
+    return -1;
+  }
+  return 0;
 }
 
 /* Copy the XML's metadata for one disk. */
@@ -105,6 +130,36 @@ spec_from_meta (const struct ch_disk_meta *src, struct ch_disk_meta *out)
   out->present = true;
   out->fmt = src->fmt;
   out->size = src->size;
+  return 0;
+}
+
+/* The one ephemeral_<GB>_<tag> entry of the cache, into NAME: 1; 0 with
+ * WHY when there is none or more than one; -1 with ch_error. */
+static int
+single_ephemeral (const char *base_dir, long long gb, char *name, size_t len,
+                  char *why, size_t why_len)
+{
+  DIR *d = opendir (base_dir);
+  struct dirent *e;
+  char prefix[64];
+  size_t plen, n = 0;
+
+  snprintf (prefix, sizeof prefix, "ephemeral_%lld_", gb);
+  plen = strlen (prefix);
+  if (d == NULL && errno != ENOENT) {
+    ch_error ("%s: %m", base_dir);
+    return -1;
+  }
+  while (d && (e = readdir (d)) != NULL)
+    if (strncmp (e->d_name, prefix, plen) == 0 && e->d_name[plen] &&
+        strchr (e->d_name, '.') == NULL && strlen (e->d_name) < len && n++ == 0)
+      snprintf (name, len, "%s", e->d_name);
+  if (d)
+    closedir (d);
+  if (n == 1)
+    return 1;
+  snprintf (why, why_len, "Nova metadata does not tell the ephemeral disk's filesystem "
+            "(%zu %s* entries here); set [nova] default_ephemeral_format", n, prefix);
   return 0;
 }
 
@@ -142,16 +197,20 @@ spec_from_nova (const struct ch_domain *dom, const struct ch_config *cfg, const 
     *at_least = true;            /* Nova never shrinks an image to the flavor */
   }
   else if (strcmp (leaf, "disk.eph0") == 0 || strcmp (leaf, "disk.local") == 0) {
-    const char *fs = cfg->eph_format ? cfg->eph_format : "vfat";
+    int r;
 
     if (nv->ephemeral_gb <= 0) {
       snprintf (why, why_len, "Nova metadata: the flavor has no ephemeral disk");
       return 0;
     }
-    /* Nova's default for an image without os_type and no
-     * default_ephemeral_format is vfat. */
-    snprintf (name, sizeof name, "ephemeral_%lld_%s", (long long) nv->ephemeral_gb,
-              ch_ephemeral_tag (fs));
+    /* The filesystem (so the base's name) depends on the image's os_type,
+     * the block device mapping and nova.conf: not in the metadata. */
+    if (cfg->eph_format)
+      snprintf (name, sizeof name, "ephemeral_%lld_%s", (long long) nv->ephemeral_gb,
+                ch_ephemeral_tag (cfg->eph_format));
+    else if ((r = single_ephemeral (cfg->base_dir, nv->ephemeral_gb, name, sizeof name,
+                                    why, why_len)) <= 0)
+      return r;
     size = (uint64_t) nv->ephemeral_gb * GiB;
   }
   else if (strcmp (leaf, "disk.swap") == 0) {
@@ -176,28 +235,89 @@ spec_from_nova (const struct ch_domain *dom, const struct ch_config *cfg, const 
   return 1;
 }
 
-/* (b): the source's header, from the first peer that has the file. */
+/* SPEC in words, for a refusal. */
+static void
+describe (const struct ch_disk_meta *m, char *out, size_t len)
+{
+  if (m->n_levels == 0)
+    snprintf (out, len, "%llu bytes, no backing file", (unsigned long long) m->size);
+  else
+    snprintf (out, len, "%llu bytes over '%.200s' (%s)", (unsigned long long) m->size,
+              m->levels[0].name, ch_fmt_name (m->levels[0].fmt));
+}
+
+/* Do two accounts of a disk agree on what the top needs: its size and its
+ * backing file as the header names it? */
+static bool
+agree (const struct ch_disk_meta *x, const struct ch_disk_meta *y)
+{
+  const struct ch_meta_level *a = x->levels, *b = y->levels;
+
+  if (x->size != y->size || (x->n_levels == 0) != (y->n_levels == 0))
+    return false;
+  return x->n_levels == 0 ||
+    (strcmp (a->name, b->name) == 0 &&
+     (a->fmt == b->fmt || a->fmt == CH_FMT_UNKNOWN || b->fmt == CH_FMT_UNKNOWN));
+}
+
+/* (b): the source's header, from every sftp peer that has a file at the
+ * disk's path.  A leftover copy on a host the instance once lived on may
+ * answer too: all answers must agree.  1 with OUT and ORIGIN; 0 with WHY
+ * (no answer, or a disagreement: DISAGREE set); -1 with ch_error. */
 static int
-spec_from_peer (const char *top, ch_remote_head_fn remote, void *opaque,
-                struct ch_disk_meta *out, char *origin, size_t origin_len,
-                char *why, size_t why_len)
+spec_from_peers (const struct ch_config *cfg, const char *top, ch_remote_head_fn remote,
+                 void *opaque, struct ch_disk_meta *out, char *origin, size_t origin_len,
+                 char *why, size_t why_len, bool *disagree)
 {
   CLEANUP_FREE uint8_t *buf = malloc (CH_QCOW2_HEADER_READ_MAX);
-  ssize_t n;
+  char o[512], w[CH_ERROR_MAX], d1[512], d2[512];
+  bool found = false;
 
   memset (out, 0, sizeof *out);
+  *disagree = false;
+  snprintf (why, why_len, "no sftp peer is configured");
   if (buf == NULL) {
     ch_error ("malloc: %m");
     return -1;
   }
-  n = remote (opaque, top, buf, CH_QCOW2_HEADER_READ_MAX, origin, origin_len, why, why_len);
-  if (n <= 0)
-    return (int) n;
-  if (ch_incoming_spec_from_header (buf, (size_t) n, out) < 0) {
-    snprintf (why, why_len, "%s: %s", origin, ch_last_error ());
-    return 0;
+  for (size_t k = 0; k < cfg->n_peers; k++) {
+    struct ch_disk_meta m;
+    ssize_t n = remote (opaque, k, top, buf, CH_QCOW2_HEADER_READ_MAX, o, sizeof o, w, sizeof w);
+
+    if (n < 0) {
+      meta_clear (out);
+      return -1;
+    }
+    if (n == 0) {
+      if (w[0] && !found)
+        snprintf (why, why_len, "%s", w);
+      continue;
+    }
+    if (ch_incoming_spec_from_header (buf, (size_t) n, &m) < 0) {
+      snprintf (w, sizeof w, "%s: %s", o, ch_last_error ());
+      if (!found)
+        snprintf (why, why_len, "%s", w);
+      continue;
+    }
+    if (!found) {
+      *out = m;
+      snprintf (origin, origin_len, "%s", o);
+      found = true;
+      continue;
+    }
+    if (!agree (out, &m)) {
+      describe (out, d1, sizeof d1);
+      describe (&m, d2, sizeof d2);
+      snprintf (why, why_len, "the sftp peers disagree on it: %.80s has %.120s, %.80s has %.120s",
+                origin, d1, o, d2);
+      meta_clear (&m);
+      meta_clear (out);
+      *disagree = true;
+      return 0;
+    }
+    meta_clear (&m);
   }
-  return 1;
+  return found;
 }
 
 static int
@@ -208,28 +328,55 @@ find_one (const struct ch_domain *dom, const struct ch_config *cfg, const struct
   char why_a[CH_ERROR_MAX] = "no cowherd metadata for it";
   char why_b[CH_ERROR_MAX] = "no sftp peer is configured";
   char why_c[CH_ERROR_MAX] = "";
-  char origin[512];
-  int r;
+  char origin[512], d1[512], d2[512];
+  struct ch_disk_meta b;
+  bool have_a = false, disagree = false;
+  int r = 0;
 
+  /* Nothing is asked of the peers for a disk cowherd would not create. */
+  if (ch_incoming_top_refusal (d, top, dom->uuid, cfg->instances_path, why_c, sizeof why_c))
+    return 0;
   /* (a) */
   if (d->meta.present && d->meta.error)
     snprintf (why_a, sizeof why_a, "%s", d->meta.error);
-  else if (d->meta.present && d->meta.fmt != d->fmt && d->fmt != CH_FMT_UNKNOWN)
+  else if (d->meta.present && d->meta.fmt != d->fmt)
     snprintf (why_a, sizeof why_a, "cowherd metadata says %s, the domain %s",
               ch_fmt_name (d->meta.fmt), ch_fmt_name (d->fmt));
   else if (d->meta.present) {
     if (spec_from_meta (&d->meta, &inc->specs[i]) < 0)
       return -1;
-    return ch_asprintf (&inc->origins[i], "cowherd metadata");
+    have_a = true;
   }
-  /* (b) */
-  if (remote) {
-    r = spec_from_peer (top, remote, opaque, &inc->specs[i], origin, sizeof origin,
-                        why_b, sizeof why_b);
-    if (r < 0)
-      return -1;
-    if (r > 0)
-      return ch_asprintf (&inc->origins[i], "the source's header (%s)", origin);
+  /* (b), also when (a) answered: metadata goes stale when the chain
+   * changes on the source (block commit or pull, a rebase, a rebuild) and
+   * annotate was not run again; the header is what the source has now. */
+  if (remote &&
+      (r = spec_from_peers (cfg, top, remote, opaque, &b, origin, sizeof origin,
+                            why_b, sizeof why_b, &disagree)) < 0)
+    return -1;
+  if (disagree) {
+    meta_clear (&inc->specs[i]);
+    return ch_asprintf (&inc->unknown[i], "%s", why_b);
+  }
+  if (have_a && r > 0) {
+    bool same = agree (&inc->specs[i], &b);
+
+    describe (&inc->specs[i], d1, sizeof d1);
+    describe (&b, d2, sizeof d2);
+    meta_clear (&b);
+    if (!same) {
+      meta_clear (&inc->specs[i]);
+      return ch_asprintf (&inc->unknown[i], "cowherd metadata says %s, the source's header "
+                          "(%s) %s: run `cowherd annotate` on the source again", d1, origin, d2);
+    }
+    return ch_asprintf (&inc->origins[i], "cowherd metadata, as the source's header (%s)",
+                        origin);
+  }
+  if (have_a)
+    return ch_asprintf (&inc->origins[i], "cowherd metadata");
+  if (r > 0) {
+    inc->specs[i] = b;
+    return ch_asprintf (&inc->origins[i], "the source's header (%s)", origin);
   }
   /* (c) */
   r = spec_from_nova (dom, cfg, top, &inc->specs[i], &inc->at_least[i], why_c, sizeof why_c);
@@ -300,11 +447,59 @@ append_links (struct ch_chain *c, struct ch_chain *sub, const char *header_name)
   return 0;
 }
 
+/* Level K of SPEC and those below it exist here as SUB's links: they must
+ * be what the source recorded (names as the headers write them, sizes),
+ * and a cache entry with a current manifest must hold the recorded
+ * content.  0, or -1 with ch_error. */
+static int
+check_here (const struct ch_disk_meta *spec, size_t k, const struct ch_chain *sub,
+            const char *base_dir)
+{
+  for (size_t j = 0; k + j < spec->n_levels; j++) {
+    const struct ch_meta_level *lv = &spec->levels[k + j];
+    const struct ch_link *l = j < sub->n ? &sub->links[j] : NULL;
+    const char *leaf;
+    struct ch_manifest m;
+    struct stat st;
+
+    if (l == NULL || !l->exists) {
+      ch_error ("the source's chain has '%.200s' at level %zu; this host has %s", lv->name,
+                k + j + 1, l ? "a missing file" : "no such level");
+      return -1;
+    }
+    if (j > 0 && (l->header_name == NULL || strcmp (l->header_name, lv->name) != 0)) {
+      ch_error ("the source's chain names '%.200s' at level %zu, this host's '%.200s'",
+                lv->name, k + j + 1, l->header_name ? l->header_name : "");
+      return -1;
+    }
+    if (lv->size && l->virtual_size != lv->size) {
+      ch_error ("%s is %llu bytes here but %llu bytes on the source", l->path,
+                (unsigned long long) l->virtual_size, (unsigned long long) lv->size);
+      return -1;
+    }
+    if (lv->sha256[0] == '\0' || (leaf = ch_path_leaf_in (l->path, base_dir)) == NULL)
+      continue;
+    {
+      CLEANUP_CLOSE int bfd = open (base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+      if (bfd >= 0 && fstatat (bfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          ch_manifest_read_current (bfd, leaf, &st, &m) && m.sha256[0] &&
+          strcmp (m.sha256, lv->sha256) != 0) {
+        ch_error ("%s holds other content here (sha256 %.16s...) than on the source "
+                  "(%.16s...)", l->path, m.sha256, lv->sha256);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
 /* The chain the spec describes, read from this host below the first
  * backing level that exists here.  -1 with ch_error: the chain cannot be
  * used (recorded against the disk). */
 static int
-spec_chain (const char *top, const struct ch_disk_meta *spec, struct ch_chain *c)
+spec_chain (const char *top, const struct ch_disk_meta *spec, const char *base_dir,
+            struct ch_chain *c)
 {
   const char *parent;
 
@@ -324,8 +519,14 @@ spec_chain (const char *top, const struct ch_disk_meta *spec, struct ch_chain *c
     CLEANUP_FREE char *path = NULL;
     int r;
 
-    if (has_protocol (lv->name)) {
+    if (has_protocol (lv->name) || has_control (lv->name)) {
       ch_error ("backing '%.200s' is not a file name", lv->name);
+      return -1;
+    }
+    /* Nova writes absolute names; a relative one may climb out of the
+     * instance directory once, into _base, and no further. */
+    if (ch_path_has_dotdot (strncmp (lv->name, "../", 3) == 0 ? lv->name + 3 : lv->name)) {
+      ch_error ("backing '%.200s' climbs out of the instance directory", lv->name);
       return -1;
     }
     if ((path = ch_path_resolve_backing (parent, lv->name)) == NULL)
@@ -339,17 +540,20 @@ spec_chain (const char *top, const struct ch_disk_meta *spec, struct ch_chain *c
         return -1;
       }
       l->fmt = lv->fmt;
+      /* The planner makes single-file cache entries. */
+      if (k + 1 < spec->n_levels) {
+        ch_error ("%s is missing here and its chain on the source has %zu more level(s); "
+                  "cowherd rebuilds only single-file cache entries", l->path,
+                  spec->n_levels - k - 1);
+        return -1;
+      }
       return 0;
     }
     /* Here: this host's files decide the rest of the chain; they must
      * agree with what the source recorded. */
     r = ch_chain_probe (path, lv->fmt, &sub);
-    if (r == 0 && lv->size && sub.links[0].exists && sub.links[0].virtual_size != lv->size) {
-      ch_error ("%s is %llu bytes here but %llu bytes on the source", path,
-                (unsigned long long) sub.links[0].virtual_size,
-                (unsigned long long) lv->size);
-      r = -1;
-    }
+    if (r == 0)
+      r = check_here (spec, k, &sub, base_dir);
     if (r == 0)
       r = append_links (c, &sub, lv->name);
     ch_chain_clear (&sub);
@@ -371,7 +575,8 @@ ch_plan_incoming (const struct ch_domain *dom, const struct ch_config *cfg,
   for (size_t i = 0; i < dom->n_disks && i < inc->n; i++) {
     if (!inc->specs[i].present || probe.errors[i])
       continue;
-    if (spec_chain (dom->disks[i].source, &inc->specs[i], &probe.chains[i]) < 0 &&
+    if (spec_chain (dom->disks[i].source, &inc->specs[i], cfg->base_dir,
+                    &probe.chains[i]) < 0 &&
         (probe.errors[i] = strdup (ch_last_error ())) == NULL) {
       ch_error ("strdup: %m");
       ch_probe_clear (&probe);
@@ -380,6 +585,7 @@ ch_plan_incoming (const struct ch_domain *dom, const struct ch_config *cfg,
   }
   ch_probe_world (&probe, &world);
   world.instances_dir = cfg->instances_path;
+  world.uuid = dom->uuid;
   world.top_origins = (const char *const *) inc->origins;
   world.top_unknown = (const char *const *) inc->unknown;
   world.top_at_least = inc->at_least;

@@ -10,7 +10,10 @@
  *       same path,
  *   (c) Nova's metadata: the root image id, the flavor's sizes, Nova's
  *       names for ephemeral and swap bases.
- * The planner then rebuilds the bases and creates an empty top over them. */
+ * When the peers answer, every answer and (a) must agree on the top's
+ * size and backing file, or the disk is refused: a wrong chain would show
+ * the guest another disk.  The planner then rebuilds the bases and
+ * creates an empty top over them. */
 #ifndef COWHERD_INCOMING_H
 #define COWHERD_INCOMING_H
 
@@ -24,12 +27,14 @@
 #include "planner.h"
 #include "probe.h"
 
-/* (b): read at most MAX bytes from the start of PATH on the source host.
- * The byte count (0 < n <= MAX) with ORIGIN naming the peer that answered;
- * 0 with WHY when no peer has the file; -1 with ch_error on a failure. */
-typedef ssize_t (*ch_remote_head_fn) (void *opaque, const char *path, uint8_t *buf,
-                                      size_t max, char *origin, size_t origin_len,
-                                      char *why, size_t why_len);
+/* (b): read at most MAX bytes from the start of PATH on the host of
+ * configured peer number PEER.  The byte count (0 < n <= MAX) with ORIGIN
+ * naming the peer; 0 with WHY when that peer lacks the file or does not
+ * answer (WHY empty: it is not a peer to ask); -1 with ch_error on an
+ * internal failure. */
+typedef ssize_t (*ch_remote_head_fn) (void *opaque, size_t peer, const char *path,
+                                      uint8_t *buf, size_t max, char *origin,
+                                      size_t origin_len, char *why, size_t why_len);
 
 struct ch_incoming {
   size_t n;                        /* = the domain's disks */
@@ -39,8 +44,9 @@ struct ch_incoming {
   bool *at_least;                  /* per disk: the size is a minimum (a flavor's) */
 };
 
-/* Learn the chain of every file disk of DOM whose top file does not exist.
- * REMOTE may be NULL (no peers).  Per-disk failures are recorded in
+/* Learn the chain of every file disk of DOM whose top file does not exist
+ * and which cowherd may create.  REMOTE (asked for each of CFG's peers)
+ * may be NULL.  Per-disk failures are recorded in
  * OUT->unknown; -1 with ch_error only for internal errors. */
 int ch_incoming_find (const struct ch_domain *dom, const struct ch_config *cfg,
                       ch_remote_head_fn remote, void *opaque, struct ch_incoming *out);

@@ -296,39 +296,66 @@ plan_resized_once (struct ch_plan *p, const struct ch_world *w, const char *disk
   return plan_resized (p, w, disk, l, leaf, &bn, image_id);
 }
 
+/* Nova's names for an instance's disks (the config drive is read-only). */
+static bool
+nova_disk_name (const char *leaf)
+{
+  if (!strcmp (leaf, "disk") || !strcmp (leaf, "disk.local") || !strcmp (leaf, "disk.swap"))
+    return true;
+  if (strncmp (leaf, "disk.eph", 8) != 0 || leaf[8] == '\0' || strlen (leaf) > 11)
+    return false;
+  return strspn (leaf + 8, "0123456789") == strlen (leaf + 8);
+}
+
+const char *
+ch_incoming_top_refusal (const struct ch_disk *d, const char *top, const char *uuid,
+                         const char *instances_dir, char *why, size_t len)
+{
+  const char *leaf = strrchr (top, '/');
+  size_t ilen = instances_dir ? strlen (instances_dir) : 0;
+
+  if (d->readonly || d->shareable) {
+    snprintf (why, len, "it is read-only or shareable, so the migration does not copy it "
+              "and cowherd does not create it");
+    return why;
+  }
+  for (const char *q = top; *q; q++)
+    if ((unsigned char) *q < 0x20 || *q == 0x7f) {
+      snprintf (why, len, "its path has control characters");
+      return why;
+    }
+  if (d->fmt != CH_FMT_QCOW2) {
+    snprintf (why, len, "the domain does not open it as qcow2; cowherd creates only "
+              "qcow2 overlays");
+    return why;
+  }
+  if (instances_dir == NULL || uuid == NULL || leaf == NULL ||
+      strncmp (top, instances_dir, ilen) != 0 || top[ilen] != '/' ||
+      strncmp (top + ilen + 1, uuid, strlen (uuid)) != 0 ||
+      top + ilen + 1 + strlen (uuid) != leaf || !nova_disk_name (leaf + 1)) {
+    snprintf (why, len, "cowherd creates incoming disks only where Nova keeps them: "
+              "%s/%s/ disk, disk.local, disk.eph<N> or disk.swap",
+              instances_dir ? instances_dir : "?", uuid ? uuid : "<uuid>");
+    return why;
+  }
+  return NULL;
+}
+
 /* An incoming migration's disk whose top is not here yet: an empty overlay
  * over the chain the source has, which the migration then fills. */
 static int
 plan_top (struct ch_plan *p, const struct ch_world *w, const struct ch_disk *d,
-          const struct ch_chain *c, const char *origin, bool at_least)
+          const struct ch_chain *c, const char *origin, const char *unknown, bool at_least)
 {
   const struct ch_link *top = &c->links[0];
-  const char *dir_leaf;
-  CLEANUP_FREE char *dir = NULL;
   struct ch_action *a;
+  char why[512];
 
-  if (d->readonly || d->shareable)
-    return fail (p, d->target, top->path,
-                 "disk image missing; it is read-only or shareable, so the migration "
-                 "does not copy it and cowherd does not create it");
-  for (const char *q = top->path; *q; q++)
-    if ((unsigned char) *q < 0x20)
-      return fail (p, d->target, NULL, "disk image missing; its path has control characters");
-  /* Root writes where the XML says: only into an instance directory of
-   * instances_path, as Nova lays disks out. */
-  if ((dir = strdup (top->path)) == NULL) {
-    ch_error ("strdup: %m");
-    return -1;
-  }
-  *strrchr (dir, '/') = '\0';
-  dir_leaf = w->instances_dir ? ch_path_leaf_in (dir, w->instances_dir) : NULL;
-  if (dir_leaf == NULL || dir_leaf[0] == '.' || strcmp (dir, w->base_dir) == 0)
-    return fail (p, d->target, top->path,
-                 "disk image missing; cowherd creates incoming disks only in an "
-                 "instance directory of %s", w->instances_dir ? w->instances_dir : "?");
-  if (top->fmt != CH_FMT_QCOW2)
-    return fail (p, d->target, top->path,
-                 "disk image missing and it is not qcow2; cowherd creates only qcow2 overlays");
+  if (ch_incoming_top_refusal (d, top->path, w->uuid, w->instances_dir, why, sizeof why))
+    return fail (p, d->target, top->path, "disk image missing; %s", why);
+  if (origin == NULL)
+    return fail (p, d->target, top->path, "disk image missing and its backing chain is unknown: %s",
+                 unknown ? unknown : "no source of chain knowledge");
   /* The chain comes from another host: a backing name pointing anywhere
    * but the cache would hand the guest whatever file it names. */
   if (c->n > 1 && ch_path_leaf_in (c->links[1].path, w->base_dir) == NULL)
@@ -363,14 +390,9 @@ plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
   if (c->n == 0)
     return 0;
   if (mode == CH_PLAN_INCOMING && !c->links[0].exists) {
-    const char *origin = w->top_origins ? w->top_origins[index] : NULL;
-
-    if (origin == NULL)
-      return fail (p, d->target, c->links[0].path,
-                   "disk image missing and its backing chain is unknown: %s",
-                   w->top_unknown && w->top_unknown[index] ? w->top_unknown[index]
-                   : "no source of chain knowledge");
-    if (plan_top (p, w, d, c, origin, w->top_at_least && w->top_at_least[index]) < 0)
+    if (plan_top (p, w, d, c, w->top_origins ? w->top_origins[index] : NULL,
+                  w->top_unknown ? w->top_unknown[index] : NULL,
+                  w->top_at_least && w->top_at_least[index]) < 0)
       return -1;
   }
   else if (ensure && !c->links[0].exists)

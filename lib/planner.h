@@ -65,6 +65,7 @@ struct ch_entry {
 struct ch_world {
   const char *base_dir;               /* normalised */
   const char *instances_dir;          /* normalised: where incoming tops may be made */
+  const char *uuid;                   /* the domain's: its instance directory's name */
   bool can_fetch;                     /* image sources are configured */
   const struct ch_chain *chains;      /* one per domain disk, in domain order */
   const char *const *chain_errors;    /* per disk: NULL, or why its chain could not be read */
@@ -86,6 +87,13 @@ int ch_plan_build (const struct ch_domain *dom, const struct ch_world *world,
                    enum ch_plan_mode mode, struct ch_plan *out);
 void ch_plan_clear (struct ch_plan *plan);
 const char *ch_action_kind_name (enum ch_action_kind kind);
+/* Why cowherd must not create TOP (normalised), the missing top of disk D
+ * of the domain with UUID, for an incoming migration: into WHY, returned;
+ * NULL if it may.  Root writes where the XML says, so only where Nova
+ * would: INSTANCES_DIR/<uuid>/ disk, disk.local, disk.eph<N>, disk.swap,
+ * as a qcow2 overlay the guest may write. */
+const char *ch_incoming_top_refusal (const struct ch_disk *d, const char *top, const char *uuid,
+                                     const char *instances_dir, char *why, size_t len);
 /* The first FAIL action, or NULL. */
 const struct ch_action *ch_plan_first_failure (const struct ch_plan *plan);
 

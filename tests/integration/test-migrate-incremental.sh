@@ -118,12 +118,25 @@ cp --sparse=always "$(th_path A "$NOVA_BASE/$sha")" "$(th_path A "$NOVA_BASE/${s
 truncate -s 1G "$(th_path A "$NOVA_BASE/${sha}_1")"
 uuid=$(new_uuid)
 top=$NOVA_INSTANCES/$uuid/disk
-vm_top "$top" "$NOVA_BASE/${sha}_1" 1G
+# Annotated while its top was still over the original; then the chain
+# changed (as a resize rebases it) and nobody annotated again.  B, which
+# can read A's header too, refuses the stale metadata up front.
+vm_top "$top" "$NOVA_BASE/$sha" 1G
 vm_xml vm-legacy "$uuid" "$image" 0 0 "$top" >"$tmp/vm-legacy.xml"
-vm_start_a vm-legacy "$tmp/vm-legacy.xml"
+th_a virsh -q define "$tmp/vm-legacy.xml" >/dev/null
+th_a "$COWHERD_CLI" annotate vm-legacy >/dev/null || die "cowherd annotate failed"
+qemu-img rebase -q -u -f qcow2 -F raw -b "$NOVA_BASE/${sha}_1" "$(th_path A "$top")"
+th_a virsh -q start vm-legacy >/dev/null
 peers_b "$sftp_peer"
+if th_migrate vm-legacy --copy-storage-inc >"$tmp/stale.out" 2>&1; then
+    die "vm-legacy migrated with stale chain metadata"
+fi
+grep -q "cowherd: domain vm-legacy: disk vda: .*run \`cowherd annotate\` on the source again" \
+    "$tmp/stale.out" || { cat "$tmp/stale.out" >&2; die "virsh did not print the hook's line"; }
+[ ! -e "$(th_path B "$top")" ] || die "B made a top over a stale chain"
+th_a "$COWHERD_CLI" annotate vm-legacy >/dev/null || die "cowherd annotate failed"
 migrate vm-legacy
-check_origin vm-legacy vda "the source's header"
+check_origin vm-legacy vda "cowherd metadata, as the source's header"
 th_same_disk "$top" || die "vm-legacy: B's chain differs from A's"
 mig_log | grep -q "disk vda: copy-extend $NOVA_BASE/${sha}_1: done" ||
     die "vm-legacy: B did not rebuild ${sha}_1 from its original"
@@ -147,6 +160,17 @@ vm_xml vm-full "$uuid" "$image" 1 64 "$dir/disk" "$dir/disk.eph0" "$dir/disk.swa
     >"$tmp/vm-full.xml"
 vm_start_a vm-full "$tmp/vm-full.xml"
 peers_b "$file_peer"
+# Nova's metadata does not say which filesystem the ephemeral disk has:
+# without nova.conf's choice, and with no ephemeral base on B, B refuses.
+if th_migrate vm-full --copy-storage-inc >"$tmp/eph.out" 2>&1; then
+    die "vm-full migrated with a guessed ephemeral base"
+fi
+grep -q "cowherd: domain vm-full: disk vdb: .*set \[nova\] default_ephemeral_format" "$tmp/eph.out" ||
+    { cat "$tmp/eph.out" >&2; die "virsh did not print the hook's line"; }
+th_conf B <<EOF
+[nova]
+default_ephemeral_format = vfat
+EOF
 migrate vm-full
 check_origin vm-full vda "Nova metadata"
 check_origin vm-full vdb "Nova metadata"

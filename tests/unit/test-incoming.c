@@ -19,12 +19,14 @@
 #include "domain.h"
 #include "error.h"
 #include "incoming.h"
+#include "manifest.h"
 #include "naming.h"
 #include "qcow2.h"
 #include "testutil.h"
 
 #define NS CH_COWHERD_NS
 #define IMAGE_ID "9b7f3a42-61c4-4b1e-8d2e-0c6f1f2a3b4c"
+#define UUID "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 #define GiB (1024ULL * 1024 * 1024)
 
 static int
@@ -328,26 +330,58 @@ nova_domain (const char *inst, bool with_meta)
   return x;
 }
 
-/* A stand-in for the sftp transport: the "source host" is a directory. */
+/* A stand-in for the sftp transport: OPAQUE lists the peers' hosts, each
+ * a directory (NULL-terminated). */
 static ssize_t
-remote_dir (void *opaque, const char *path, uint8_t *buf, size_t max, char *origin,
-            size_t origin_len, char *why, size_t why_len)
+remote_dir (void *opaque, size_t peer, const char *path, uint8_t *buf, size_t max,
+            char *origin, size_t origin_len, char *why, size_t why_len)
 {
-  const char *srcdir = opaque;
+  const char *const *dirs = opaque;
   char p[1024];
   int fd;
   ssize_t n;
 
-  snprintf (p, sizeof p, "%s%s", srcdir, path);
+  why[0] = '\0';
+  for (size_t k = 0; k < peer; k++)
+    if (dirs[k] == NULL)
+      return 0;
+  if (dirs[peer] == NULL)
+    return 0;
+  snprintf (p, sizeof p, "%s%s", dirs[peer], path);
   fd = open (p, O_RDONLY);
   if (fd < 0) {
-    snprintf (why, why_len, "no sftp peer has the disk");
+    snprintf (why, why_len, "peer %zu: no such file", peer);
     return 0;
   }
   n = pread (fd, buf, max, 0);
   close (fd);
-  snprintf (origin, origin_len, "sftp://source%s", path);
+  snprintf (origin, origin_len, "sftp://peer%zu%s", peer, path);
   return n;
+}
+
+/* Two configured peers, as far as ch_incoming_find counts them. */
+static void
+two_peers (struct ch_config *cfg)
+{
+  cfg->peers = calloc (2, sizeof *cfg->peers);
+  assert_non_null (cfg->peers);
+  cfg->peers[0] = strdup ("sftp://a/");
+  cfg->peers[1] = strdup ("sftp://b/");
+  cfg->n_peers = 2;
+}
+
+/* The source host's copy of the instance's root disk, under HOST. */
+static void
+source_top (const char *host, const char *backing, const char *size)
+{
+  char d[1024], cmd[1100], top[1100];
+
+  snprintf (d, sizeof d, "%s%s", host, tpath (UUID));
+  snprintf (cmd, sizeof cmd, "mkdir -p '%s'", d);
+  assert_int_equal (system (cmd), 0);
+  snprintf (top, sizeof top, "%s/disk", d);
+  unlink (top);
+  qemu_img ("create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", backing, top, size, NULL);
 }
 
 static void
@@ -361,7 +395,7 @@ test_find_nova (void **state)
 
   (void) state;
   load_config (&cfg);
-  xml = nova_domain (tpath ("inst"), false);
+  xml = nova_domain (tpath (UUID), false);
   dom = parse (xml);
   assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
   assert_int_equal (ch_image_id_sha1 (IMAGE_ID, sha1), 0);
@@ -373,24 +407,45 @@ test_find_nova (void **state)
   assert_int_equal (inc.specs[0].size, 2 * GiB);
   assert_true (inc.at_least[0]);
 
-  snprintf (want, sizeof want, "%s/_base/ephemeral_1_0706d66", tmpdir);
-  assert_string_equal (inc.specs[1].levels[0].name, want);
-  assert_int_equal (inc.specs[1].size, GiB);
-  assert_false (inc.at_least[1]);
+  /* Which filesystem the ephemeral disk has is not in the metadata. */
+  assert_null (inc.origins[1]);
+  assert_non_null (strstr (inc.unknown[1], "set [nova] default_ephemeral_format"));
 
   snprintf (want, sizeof want, "%s/_base/swap_64", tmpdir);
   assert_string_equal (inc.specs[2].levels[0].name, want);
   assert_int_equal (inc.specs[2].size, 64 << 20);
 
+  /* The config drive is not cowherd's to create: nothing is asked. */
   assert_null (inc.origins[3]);
-  assert_non_null (strstr (inc.unknown[3], "no cowherd metadata"));
-  assert_non_null (strstr (inc.unknown[3], "no sftp peer is configured"));
-  assert_non_null (strstr (inc.unknown[3], "nothing of a disk named 'disk.config'"));
+  assert_null (inc.unknown[3]);
+  ch_incoming_clear (&inc);
+
+  /* One ephemeral base of that size here: that is the one. */
+  assert_int_equal (mkdir (tpath ("_base"), 0755), 0);
+  assert_int_equal (close (open (tpath ("_base/ephemeral_1_abc1234"), O_CREAT | O_WRONLY, 0644)), 0);
+  assert_int_equal (close (open (tpath ("_base/ephemeral_2_0706d66"), O_CREAT | O_WRONLY, 0644)), 0);
+  assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
+  snprintf (want, sizeof want, "%s/_base/ephemeral_1_abc1234", tmpdir);
+  assert_string_equal (inc.specs[1].levels[0].name, want);
+  assert_int_equal (inc.specs[1].size, GiB);
+  assert_false (inc.at_least[1]);
+  ch_incoming_clear (&inc);
+
+  /* Two: ambiguous, unless nova.conf's choice is configured. */
+  assert_int_equal (close (open (tpath ("_base/ephemeral_1_0706d66"), O_CREAT | O_WRONLY, 0644)), 0);
+  assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
+  assert_null (inc.origins[1]);
+  assert_non_null (strstr (inc.unknown[1], "(2 ephemeral_1_* entries here)"));
+  ch_incoming_clear (&inc);
+  cfg.eph_format = strdup ("vfat");
+  assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
+  snprintf (want, sizeof want, "%s/_base/ephemeral_1_0706d66", tmpdir);
+  assert_string_equal (inc.specs[1].levels[0].name, want);
   ch_incoming_clear (&inc);
 
   /* A top that exists is not an incoming disk's: nothing learnt. */
-  assert_int_equal (mkdir (tpath ("inst"), 0755), 0);
-  qemu_img ("create", "-q", "-f", "qcow2", tpath ("inst/disk"), "1M", NULL);
+  assert_int_equal (mkdir (tpath (UUID), 0755), 0);
+  qemu_img ("create", "-q", "-f", "qcow2", tpath (UUID "/disk"), "1M", NULL);
   assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
   assert_null (inc.origins[0]);
   assert_null (inc.unknown[0]);
@@ -400,7 +455,7 @@ test_find_nova (void **state)
   ch_config_free (&cfg);
 }
 
-/* (a) before (b) before (c). */
+/* (a) before (b) before (c); what the peers say is checked against (a). */
 static void
 test_find_order (void **state)
 {
@@ -408,44 +463,110 @@ test_find_order (void **state)
   struct ch_incoming inc;
   struct ch_domain *dom;
   CLEANUP_FREE char *xml = NULL, *xml2 = NULL;
-  char src[512];
+  char src[512], src2[512];
+  const char *none[] = { "/nonexistent", NULL };
+  const char *one[] = { src, NULL };
+  const char *both[] = { src, src2, NULL };
 
   (void) state;
   load_config (&cfg);
-  xml = nova_domain (tpath ("inst"), true);
+  two_peers (&cfg);
+  xml = nova_domain (tpath (UUID), true);
   dom = parse (xml);
-  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, (void *) "/nonexistent", &inc), 0);
+  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, none, &inc), 0);
   assert_string_equal (inc.origins[0], "cowherd metadata");
   assert_string_equal (inc.specs[0].levels[0].name, "../_base/legacy_5");
-  assert_string_equal (inc.origins[1], "Nova metadata");
+  assert_string_equal (inc.origins[2], "Nova metadata");
+  ch_incoming_clear (&inc);
+
+  /* The source's header disagrees with the metadata: stale metadata (the
+   * chain changed and annotate was not run again) is refused. */
+  snprintf (src, sizeof src, "%s/src", tmpdir);
+  snprintf (src2, sizeof src2, "%s/src2", tmpdir);
+  source_top (src, "../_base/other_5", "5G");
+  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, one, &inc), 0);
+  assert_null (inc.origins[0]);
+  assert_non_null (strstr (inc.unknown[0], "run `cowherd annotate` on the source again"));
+  assert_non_null (strstr (inc.unknown[0], "'../_base/other_5'"));
+  ch_incoming_clear (&inc);
+  source_top (src, "../_base/legacy_5", "6G");
+  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, one, &inc), 0);
+  assert_null (inc.origins[0]);
+  assert_non_null (strstr (inc.unknown[0], "6442450944 bytes"));
+  ch_incoming_clear (&inc);
+  /* Agreeing, the metadata (which knows more) is used. */
+  source_top (src, "../_base/legacy_5", "5G");
+  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, one, &inc), 0);
+  assert_non_null (strstr (inc.origins[0], "cowherd metadata, as the source's header (sftp://peer0"));
+  assert_int_equal (inc.specs[0].levels[0].size, 5 * GiB);
   ch_incoming_clear (&inc);
   ch_domain_free (dom);
 
-  /* The source host's copy of the instance, seen through "sftp". */
-  snprintf (src, sizeof src, "%s/src", tmpdir);
-  {
-    char d[1024], top[1100];
-
-    snprintf (d, sizeof d, "%s%s", src, tpath ("inst"));
-    assert_int_equal (system (NULL) != 0, 1);
-    snprintf (top, sizeof top, "mkdir -p '%s'", d);
-    assert_int_equal (system (top), 0);
-    snprintf (top, sizeof top, "%s/disk", d);
-    qemu_img ("create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", "/b/orig_3", top, "3G",
-              NULL);
-  }
-  xml2 = nova_domain (tpath ("inst"), false);
+  /* No metadata: the header answers. */
+  source_top (src, "/b/orig_3", "3G");
+  xml2 = nova_domain (tpath (UUID), false);
   dom = parse (xml2);
-  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, src, &inc), 0);
-  assert_non_null (strstr (inc.origins[0], "the source's header (sftp://source"));
+  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, one, &inc), 0);
+  assert_non_null (strstr (inc.origins[0], "the source's header (sftp://peer0"));
   assert_string_equal (inc.specs[0].levels[0].name, "/b/orig_3");
   assert_int_equal (inc.specs[0].size, 3 * GiB);
   assert_false (inc.at_least[0]);
-  /* The peer lacks disk.eph0: Nova's layout answers. */
-  assert_string_equal (inc.origins[1], "Nova metadata");
+  /* The peer lacks disk.swap: Nova's layout answers. */
+  assert_string_equal (inc.origins[2], "Nova metadata");
+  ch_incoming_clear (&inc);
+
+  /* A second host with a leftover copy of another chain at the same path:
+   * which one is the source cannot be told, so neither is trusted. */
+  source_top (src2, "/b/orig_4", "4G");
+  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, both, &inc), 0);
+  assert_null (inc.origins[0]);
+  assert_non_null (strstr (inc.unknown[0], "the sftp peers disagree on it"));
+  assert_non_null (strstr (inc.unknown[0], "'/b/orig_4'"));
+  ch_incoming_clear (&inc);
+  /* The same chain on both: agreed. */
+  source_top (src2, "/b/orig_3", "3G");
+  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, both, &inc), 0);
+  assert_non_null (strstr (inc.origins[0], "the source's header (sftp://peer0"));
+  ch_incoming_clear (&inc);
+
+  /* A file there that is no qcow2 is no answer; the other peer's is. */
+  {
+    char p[1100];
+    int fd;
+
+    snprintf (p, sizeof p, "%s%s", src, tpath (UUID "/disk"));
+    fd = open (p, O_WRONLY | O_TRUNC);
+    assert_true (fd >= 0);
+    assert_int_equal (write (fd, "junk", 4), 4);
+    close (fd);
+  }
+  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, both, &inc), 0);
+  assert_non_null (strstr (inc.origins[0], "the source's header (sftp://peer1"));
   ch_incoming_clear (&inc);
   ch_domain_free (dom);
   ch_config_free (&cfg);
+}
+
+/* A header from another host naming its backing file with control
+ * characters (a forged log line) is no chain. */
+static void
+test_header_control_chars (void **state)
+{
+  struct ch_disk_meta m;
+  uint8_t buf[4096];
+  int fd;
+  ssize_t n;
+
+  (void) state;
+  qemu_img ("create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", "/b/x\nforged", tpath ("t"),
+            "1M", NULL);
+  fd = open (tpath ("t"), O_RDONLY);
+  assert_true (fd >= 0);
+  n = pread (fd, buf, sizeof buf, 0);
+  close (fd);
+  assert_true (n > 0);
+  assert_int_equal (ch_incoming_spec_from_header (buf, (size_t) n, &m), -1);
+  assert_non_null (strstr (ch_last_error (), "control characters"));
 }
 
 /* ---- the plan ---- */
@@ -465,7 +586,7 @@ test_plan_incoming (void **state)
   assert_int_equal (mkdir (tpath ("_base"), 0755), 0);
   qemu_img ("create", "-q", "-f", "raw", tpath ("_base/" "0123456789abcdef0123456789abcdef01234567"),
             "64M", NULL);
-  d1 = disk_xml (tpath ("inst/disk"), "vda");
+  d1 = disk_xml (tpath (UUID "/disk"), "vda");
   assert_true (asprintf (&meta, "<chains xmlns='" NS "'><disk dev='vda' format='qcow2' "
                          "size='1073741824'><backing name='%s' format='raw' size='67108864'/>"
                          "</disk></chains>",
@@ -477,7 +598,7 @@ test_plan_incoming (void **state)
   assert_false (p.failed);
   assert_int_equal (p.n, 2);
   assert_int_equal (p.v[0].kind, CH_ACT_CREATE_TOP);
-  assert_string_equal (p.v[0].path, tpath ("inst/disk"));
+  assert_string_equal (p.v[0].path, tpath (UUID "/disk"));
   assert_int_equal (p.v[0].size, GiB);
   assert_int_equal (p.v[0].fmt, CH_FMT_RAW);
   assert_int_equal (p.v[1].kind, CH_ACT_MARK_IN_USE);
@@ -507,7 +628,7 @@ test_plan_incoming (void **state)
   free (xml);
   free (d1);
   d1 = disk_xml ("/elsewhere/disk", "vda");
-  xml = nova_domain (tpath ("inst"), false);
+  xml = nova_domain (tpath (UUID), false);
   dom = parse (xml);
   assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
   assert_int_equal (ch_plan_incoming (dom, &cfg, &inc, &p), 0);
@@ -532,7 +653,7 @@ test_plan_incoming (void **state)
   assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
   assert_int_equal (ch_plan_incoming (dom, &cfg, &inc, &p), 0);
   assert_true (p.failed);
-  assert_non_null (strstr (ch_plan_first_failure (&p)->reason, "only in an instance directory"));
+  assert_non_null (strstr (ch_plan_first_failure (&p)->reason, "only where Nova keeps them"));
   ch_plan_clear (&p);
   ch_incoming_clear (&inc);
   ch_domain_free (dom);
@@ -542,7 +663,7 @@ test_plan_incoming (void **state)
   free (xml);
   free (d1);
   free (meta);
-  d1 = disk_xml (tpath ("inst/disk"), "vda");
+  d1 = disk_xml (tpath (UUID "/disk"), "vda");
   assert_true (asprintf (&meta, "<chains xmlns='" NS "'><disk dev='vda' format='qcow2' "
                          "size='1073741824'><backing name='/etc/passwd' format='raw'/>"
                          "</disk></chains>") > 0);
@@ -559,6 +680,127 @@ test_plan_incoming (void **state)
   ch_config_free (&cfg);
 }
 
+/* The first failure of planning XML's incoming disks, malloc'd; NULL if
+ * the plan has none. */
+static char *
+plan_failure (const struct ch_config *cfg, const char *xml)
+{
+  struct ch_domain *dom = parse (xml);
+  struct ch_incoming inc;
+  struct ch_plan p;
+  const struct ch_action *f;
+  char *r;
+
+  assert_int_equal (ch_incoming_find (dom, cfg, NULL, NULL, &inc), 0);
+  assert_int_equal (ch_plan_incoming (dom, cfg, &inc, &p), 0);
+  f = ch_plan_first_failure (&p);
+  r = f ? strdup (f->reason) : NULL;
+  ch_plan_clear (&p);
+  ch_incoming_clear (&inc);
+  ch_domain_free (dom);
+  return r;
+}
+
+/* One qcow2 disk at TOP (driver TYPE) with cowherd metadata LEVELS. */
+static char *
+meta_domain (const char *top, const char *type, const char *levels)
+{
+  char *x;
+
+  assert_true (asprintf (&x,
+    "<domain type='qemu'><name>inst</name><uuid>" UUID "</uuid><metadata>"
+    "<chains xmlns='" NS "'><disk dev='vda' format='%s' size='1073741824'>%s</disk></chains>"
+    "</metadata><devices><disk type='file' device='disk'><driver name='qemu' type='%s'/>"
+    "<source file='%s'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
+    type, levels, type, top) > 0);
+  return x;
+}
+
+static void
+expect_refused (const struct ch_config *cfg, const char *top, const char *type,
+                const char *levels, const char *why)
+{
+  CLEANUP_FREE char *xml = meta_domain (top, type, levels);
+  CLEANUP_FREE char *r = plan_failure (cfg, xml);
+
+  if (r == NULL || strstr (r, why) == NULL)
+    fail_msg ("%s over %s: '%s', wanted '%s'", top, levels, r ? r : "(planned)", why);
+}
+
+static void
+test_plan_refusals (void **state)
+{
+  struct ch_config cfg;
+  char lv[1024], sha[65];
+  const char *base = "0123456789abcdef0123456789abcdef01234567";
+
+  (void) state;
+  load_config (&cfg);
+  assert_int_equal (mkdir (tpath ("_base"), 0755), 0);
+  qemu_img ("create", "-q", "-f", "raw", tpath ("_base/0123456789abcdef0123456789abcdef01234567"),
+            "64M", NULL);
+  snprintf (lv, sizeof lv, "<backing name='%s' format='raw' size='67108864'/>",
+            tpath ("_base/0123456789abcdef0123456789abcdef01234567"));
+  {
+    CLEANUP_FREE char *xml = meta_domain (tpath (UUID "/disk"), "qcow2", lv);
+    CLEANUP_FREE char *r = plan_failure (&cfg, xml);
+
+    assert_null (r);                         /* the contrast: this one is made */
+  }
+  /* Only where Nova keeps an instance's disks. */
+  expect_refused (&cfg, tpath ("00000000-0000-0000-0000-000000000000/disk"), "qcow2", lv,
+                  "only where Nova keeps them");
+  expect_refused (&cfg, tpath (UUID "/data"), "qcow2", lv, "only where Nova keeps them");
+  expect_refused (&cfg, tpath (UUID "/disk.eph"), "qcow2", lv, "only where Nova keeps them");
+  expect_refused (&cfg, tpath (UUID "/x/disk"), "qcow2", lv, "only where Nova keeps them");
+  expect_refused (&cfg, tpath ("_base/disk"), "qcow2", lv, "only where Nova keeps them");
+  expect_refused (&cfg, tpath (UUID "/disk"), "raw", lv, "does not open it as qcow2");
+  /* Names that climb, or a chain deeper than the cache keeps. */
+  expect_refused (&cfg, tpath (UUID "/disk"), "qcow2",
+                  "<backing name='../../etc/x' format='raw'/>", "climbs out");
+  expect_refused (&cfg, tpath (UUID "/disk"), "qcow2",
+                  "<backing name='../_base/a_1' format='qcow2'/><backing name='a' format='raw'/>",
+                  "1 more level(s)");
+  snprintf (lv, sizeof lv, "<backing name='%s' format='raw'/><backing name='a' format='raw'/>",
+            tpath ("_base/0123456789abcdef0123456789abcdef01234567"));
+  expect_refused (&cfg, tpath (UUID "/disk"), "qcow2", lv, "this host has no such level");
+
+  /* A cache entry whose current manifest says other content. */
+  {
+    struct ch_manifest m = { .size = 64 << 20 };
+    CLEANUP_FREE char *json = NULL;
+    struct stat st;
+    FILE *f;
+
+    snprintf (m.name, sizeof m.name, "%s", base);
+    memset (m.sha256, 'a', 64);
+    snprintf (m.source, sizeof m.source, "file:///x");
+    assert_int_equal (stat (tpath ("_base/0123456789abcdef0123456789abcdef01234567"), &st), 0);
+    json = ch_manifest_format (&m);
+    assert_non_null (json);
+    usleep (20000);                          /* newer than the file's ctime */
+    f = fopen (tpath ("_base/0123456789abcdef0123456789abcdef01234567" CH_MANIFEST_SUFFIX), "w");
+    assert_non_null (f);
+    fputs (json, f);
+    fclose (f);
+  }
+  memset (sha, 'b', 64);
+  sha[64] = '\0';
+  snprintf (lv, sizeof lv, "<backing name='%s' format='raw' sha256='%s'/>",
+            tpath ("_base/0123456789abcdef0123456789abcdef01234567"), sha);
+  expect_refused (&cfg, tpath (UUID "/disk"), "qcow2", lv, "holds other content here");
+  memset (sha, 'a', 64);
+  snprintf (lv, sizeof lv, "<backing name='%s' format='raw' sha256='%s'/>",
+            tpath ("_base/0123456789abcdef0123456789abcdef01234567"), sha);
+  {
+    CLEANUP_FREE char *xml = meta_domain (tpath (UUID "/disk"), "qcow2", lv);
+    CLEANUP_FREE char *r = plan_failure (&cfg, xml);
+
+    assert_null (r);
+  }
+  ch_config_free (&cfg);
+}
+
 int
 main (void)
 {
@@ -571,7 +813,9 @@ main (void)
     T (test_has_data),
     T (test_find_nova),
     T (test_find_order),
+    T (test_header_control_chars),
     T (test_plan_incoming),
+    T (test_plan_refusals),
 #undef T
   };
 
