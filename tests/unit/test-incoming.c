@@ -455,6 +455,32 @@ test_find_nova (void **state)
   ch_config_free (&cfg);
 }
 
+/* Disk 0's chain is refused, for a reason that holds WHY and NAME. */
+static void
+expect_root_unknown (const struct ch_domain *dom, const struct ch_config *cfg,
+                     const char **peers, const char *why, const char *name)
+{
+  struct ch_incoming inc;
+
+  assert_int_equal (ch_incoming_find (dom, cfg, remote_dir, peers, &inc), 0);
+  assert_null (inc.origins[0]);
+  assert_non_null (strstr (inc.unknown[0], why));
+  assert_non_null (strstr (inc.unknown[0], name));
+  ch_incoming_clear (&inc);
+}
+
+/* Disk 0's chain is learnt, from what ORIGIN names. */
+static void
+expect_root_origin (const struct ch_domain *dom, const struct ch_config *cfg,
+                    const char **peers, const char *origin)
+{
+  struct ch_incoming inc;
+
+  assert_int_equal (ch_incoming_find (dom, cfg, remote_dir, peers, &inc), 0);
+  assert_non_null (strstr (inc.origins[0], origin));
+  ch_incoming_clear (&inc);
+}
+
 /* (a) before (b) before (c); what the peers say is checked against (a). */
 static void
 test_find_order (void **state)
@@ -484,16 +510,11 @@ test_find_order (void **state)
   snprintf (src, sizeof src, "%s/src", tmpdir);
   snprintf (src2, sizeof src2, "%s/src2", tmpdir);
   source_top (src, "../_base/other_5", "5G");
-  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, one, &inc), 0);
-  assert_null (inc.origins[0]);
-  assert_non_null (strstr (inc.unknown[0], "run `cowherd annotate` on the source again"));
-  assert_non_null (strstr (inc.unknown[0], "'../_base/other_5'"));
-  ch_incoming_clear (&inc);
+  expect_root_unknown (dom, &cfg, one, "run `cowherd annotate` on the source again",
+                       "'../_base/other_5'");
   source_top (src, "../_base/legacy_5", "6G");
-  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, one, &inc), 0);
-  assert_null (inc.origins[0]);
-  assert_non_null (strstr (inc.unknown[0], "6442450944 bytes"));
-  ch_incoming_clear (&inc);
+  expect_root_unknown (dom, &cfg, one, "run `cowherd annotate` on the source again",
+                       "6442450944 bytes");
   /* Agreeing, the metadata (which knows more) is used. */
   source_top (src, "../_base/legacy_5", "5G");
   assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, one, &inc), 0);
@@ -518,16 +539,10 @@ test_find_order (void **state)
   /* A second host with a leftover copy of another chain at the same path:
    * which one is the source cannot be told, so neither is trusted. */
   source_top (src2, "/b/orig_4", "4G");
-  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, both, &inc), 0);
-  assert_null (inc.origins[0]);
-  assert_non_null (strstr (inc.unknown[0], "the sftp peers disagree on it"));
-  assert_non_null (strstr (inc.unknown[0], "'/b/orig_4'"));
-  ch_incoming_clear (&inc);
+  expect_root_unknown (dom, &cfg, both, "the sftp peers disagree on it", "'/b/orig_4'");
   /* The same chain on both: agreed. */
   source_top (src2, "/b/orig_3", "3G");
-  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, both, &inc), 0);
-  assert_non_null (strstr (inc.origins[0], "the source's header (sftp://peer0"));
-  ch_incoming_clear (&inc);
+  expect_root_origin (dom, &cfg, both, "the source's header (sftp://peer0");
 
   /* A file there that is no qcow2 is no answer; the other peer's is. */
   {
@@ -540,9 +555,7 @@ test_find_order (void **state)
     assert_int_equal (write (fd, "junk", 4), 4);
     close (fd);
   }
-  assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, both, &inc), 0);
-  assert_non_null (strstr (inc.origins[0], "the source's header (sftp://peer1"));
-  ch_incoming_clear (&inc);
+  expect_root_origin (dom, &cfg, both, "the source's header (sftp://peer1");
   ch_domain_free (dom);
   ch_config_free (&cfg);
 }
