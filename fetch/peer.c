@@ -213,5 +213,5 @@ ch_peer_read_head (void *opaque, size_t peer, const char *path, uint8_t *buf, si
     return n;
   }
   snprintf (why, why_len, "%s: %s", shown, n == 0 ? "no such file" : ch_last_error ());
-  return 0;
+  return n == 0 ? 0 : -2;
 }

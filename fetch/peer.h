@@ -58,9 +58,10 @@ int ch_peer_download (const struct ch_http *h, const char *peer, const struct ch
  * absolute path on the host of configured peer number PEER, if it is an
  * sftp peer (an incoming migration's source: its disk's qcow2 header).
  * CFG is a struct ch_config (a ch_remote_head_fn).  The byte count with
- * ORIGIN naming the peer; 0 with WHY when that peer lacks the file or
- * does not answer, 0 with WHY empty when it is not an sftp peer; -1 with
- * ch_error on an internal error. */
+ * ORIGIN naming the peer; 0 with WHY when that peer lacks the file, 0
+ * with WHY empty when it is not an sftp peer; -2 (CH_REMOTE_UNASKED) with
+ * WHY when it cannot be asked or does not answer; -1 with ch_error on an
+ * internal error. */
 ssize_t ch_peer_read_head (void *cfg, size_t peer, const char *path, uint8_t *buf, size_t max,
                            char *origin, size_t origin_len, char *why, size_t why_len);
 

@@ -1,6 +1,5 @@
 #include "incoming.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -133,36 +132,6 @@ spec_from_meta (const struct ch_disk_meta *src, struct ch_disk_meta *out)
   return 0;
 }
 
-/* The one ephemeral_<GB>_<tag> entry of the cache, into NAME: 1; 0 with
- * WHY when there is none or more than one; -1 with ch_error. */
-static int
-single_ephemeral (const char *base_dir, long long gb, char *name, size_t len,
-                  char *why, size_t why_len)
-{
-  DIR *d = opendir (base_dir);
-  struct dirent *e;
-  char prefix[64];
-  size_t plen, n = 0;
-
-  snprintf (prefix, sizeof prefix, "ephemeral_%lld_", gb);
-  plen = strlen (prefix);
-  if (d == NULL && errno != ENOENT) {
-    ch_error ("%s: %m", base_dir);
-    return -1;
-  }
-  while (d && (e = readdir (d)) != NULL)
-    if (strncmp (e->d_name, prefix, plen) == 0 && e->d_name[plen] &&
-        strchr (e->d_name, '.') == NULL && strlen (e->d_name) < len && n++ == 0)
-      snprintf (name, len, "%s", e->d_name);
-  if (d)
-    closedir (d);
-  if (n == 1)
-    return 1;
-  snprintf (why, why_len, "Nova metadata does not tell the ephemeral disk's filesystem "
-            "(%zu %s* entries here); set [nova] default_ephemeral_format", n, prefix);
-  return 0;
-}
-
 /* (c) Nova's layout: <instance dir>/disk over _base/<sha1(image id)>,
  * disk.eph0 (disk.local before Juno) over ephemeral_<GB>_<tag>, disk.swap
  * over swap_<MB>.  1 with OUT filled, 0 with WHY, -1 with ch_error. */
@@ -175,7 +144,8 @@ spec_from_nova (const struct ch_domain *dom, const struct ch_config *cfg, const 
   char name[CH_BASE_NAME_MAX + 1], sha1[CH_SHA1_HEX + 1];
   CLEANUP_FREE char *path = NULL;
   enum ch_fmt fmt = CH_FMT_RAW;
-  uint64_t size;
+  uint64_t size, unit;
+  int64_t count;
 
   memset (out, 0, sizeof *out);
   *at_least = false;
@@ -193,25 +163,28 @@ spec_from_nova (const struct ch_domain *dom, const struct ch_config *cfg, const 
     snprintf (name, sizeof name, "%s", sha1);
     /* Nova keeps qcow2 originals as they are unless force_raw_images. */
     fmt = cfg->force_raw_images ? CH_FMT_RAW : CH_FMT_UNKNOWN;
-    size = nv->disk_gb > 0 ? (uint64_t) nv->disk_gb * GiB : 0;
+    count = nv->disk_gb > 0 ? nv->disk_gb : 0;
+    unit = GiB;
     *at_least = true;            /* Nova never shrinks an image to the flavor */
   }
   else if (strcmp (leaf, "disk.eph0") == 0 || strcmp (leaf, "disk.local") == 0) {
-    int r;
-
     if (nv->ephemeral_gb <= 0) {
       snprintf (why, why_len, "Nova metadata: the flavor has no ephemeral disk");
       return 0;
     }
     /* The filesystem (so the base's name) depends on the image's os_type,
-     * the block device mapping and nova.conf: not in the metadata. */
-    if (cfg->eph_format)
-      snprintf (name, sizeof name, "ephemeral_%lld_%s", (long long) nv->ephemeral_gb,
-                ch_ephemeral_tag (cfg->eph_format));
-    else if ((r = single_ephemeral (cfg->base_dir, nv->ephemeral_gb, name, sizeof name,
-                                    why, why_len)) <= 0)
-      return r;
-    size = (uint64_t) nv->ephemeral_gb * GiB;
+     * the block device mapping and nova.conf: not in the metadata.  An
+     * ephemeral base of that size here may hold another filesystem, and a
+     * top over the wrong one shows the guest a broken disk. */
+    if (cfg->eph_format == NULL) {
+      snprintf (why, why_len, "Nova metadata does not tell the ephemeral disk's filesystem; "
+                "set [nova] default_ephemeral_format");
+      return 0;
+    }
+    snprintf (name, sizeof name, "ephemeral_%lld_%s", (long long) nv->ephemeral_gb,
+              ch_ephemeral_tag (cfg->eph_format));
+    count = nv->ephemeral_gb;
+    unit = GiB;
   }
   else if (strcmp (leaf, "disk.swap") == 0) {
     if (nv->swap_mb <= 0) {
@@ -219,10 +192,18 @@ spec_from_nova (const struct ch_domain *dom, const struct ch_config *cfg, const 
       return 0;
     }
     snprintf (name, sizeof name, "swap_%lld", (long long) nv->swap_mb);
-    size = (uint64_t) nv->swap_mb * MiB;
+    count = nv->swap_mb;
+    unit = MiB;
   }
   else {
     snprintf (why, why_len, "Nova metadata says nothing of a disk named '%.64s'", leaf);
+    return 0;
+  }
+  /* The flavor's numbers come from the XML: a size that wraps would make
+   * a top of some other size. */
+  size = (uint64_t) count * unit;
+  if (size / unit != (uint64_t) count || size > INT64_MAX) {
+    snprintf (why, why_len, "Nova metadata: the flavor's %s size is out of range", leaf);
     return 0;
   }
   if ((path = ch_path_join (cfg->base_dir, name)) == NULL || one_level (out, path, fmt, 0) < 0) {
@@ -262,19 +243,22 @@ agree (const struct ch_disk_meta *x, const struct ch_disk_meta *y)
 
 /* (b): the source's header, from every sftp peer that has a file at the
  * disk's path.  A leftover copy on a host the instance once lived on may
- * answer too: all answers must agree.  1 with OUT and ORIGIN; 0 with WHY
- * (no answer, or a disagreement: DISAGREE set); -1 with ch_error. */
+ * answer too, so all answers must agree, and a file there that cannot be
+ * read as a top is a disagreement.  1 with OUT and ORIGIN; 0 with WHY when
+ * no peer has the file, or on a disagreement (DISAGREE set); -1 with
+ * ch_error.  UNASKED is set, with WHY, when some peer could not be asked:
+ * it may be the source, so an answer from the others proves nothing. */
 static int
 spec_from_peers (const struct ch_config *cfg, const char *top, ch_remote_head_fn remote,
                  void *opaque, struct ch_disk_meta *out, char *origin, size_t origin_len,
-                 char *why, size_t why_len, bool *disagree)
+                 char *why, size_t why_len, bool *disagree, bool *unasked)
 {
   CLEANUP_FREE uint8_t *buf = malloc (CH_QCOW2_HEADER_READ_MAX);
   char o[512], w[CH_ERROR_MAX], d1[512], d2[512];
   bool found = false;
 
   memset (out, 0, sizeof *out);
-  *disagree = false;
+  *disagree = *unasked = false;
   snprintf (why, why_len, "no sftp peer is configured");
   if (buf == NULL) {
     ch_error ("malloc: %m");
@@ -284,20 +268,27 @@ spec_from_peers (const struct ch_config *cfg, const char *top, ch_remote_head_fn
     struct ch_disk_meta m;
     ssize_t n = remote (opaque, k, top, buf, CH_QCOW2_HEADER_READ_MAX, o, sizeof o, w, sizeof w);
 
+    if (n == CH_REMOTE_UNASKED) {
+      if (!*unasked)
+        snprintf (why, why_len, "%s", w);
+      *unasked = true;
+      continue;
+    }
     if (n < 0) {
       meta_clear (out);
       return -1;
     }
     if (n == 0) {
-      if (w[0] && !found)
+      if (w[0] && !found && !*unasked)
         snprintf (why, why_len, "%s", w);
       continue;
     }
     if (ch_incoming_spec_from_header (buf, (size_t) n, &m) < 0) {
-      snprintf (w, sizeof w, "%s: %s", o, ch_last_error ());
-      if (!found)
-        snprintf (why, why_len, "%s", w);
-      continue;
+      snprintf (why, why_len, "%.200s holds a file that is no top cowherd can follow: %s",
+                o, ch_last_error ());
+      meta_clear (out);
+      *disagree = true;
+      return 0;
     }
     if (!found) {
       *out = m;
@@ -317,6 +308,12 @@ spec_from_peers (const struct ch_config *cfg, const char *top, ch_remote_head_fn
     }
     meta_clear (&m);
   }
+  if (found && *unasked) {
+    /* WHY already names the peer that could not be asked. */
+    size_t l = strlen (why);
+
+    snprintf (why + l, why_len - l, "; %.200s alone cannot tell which host is the source", origin);
+  }
   return found;
 }
 
@@ -329,8 +326,8 @@ find_one (const struct ch_domain *dom, const struct ch_config *cfg, const struct
   char why_b[CH_ERROR_MAX] = "no sftp peer is configured";
   char why_c[CH_ERROR_MAX] = "";
   char origin[512], d1[512], d2[512];
-  struct ch_disk_meta b;
-  bool have_a = false, disagree = false;
+  struct ch_disk_meta b = { 0 };
+  bool have_a = false, disagree = false, unasked = false;
   int r = 0;
 
   /* Nothing is asked of the peers for a disk cowherd would not create. */
@@ -352,7 +349,7 @@ find_one (const struct ch_domain *dom, const struct ch_config *cfg, const struct
    * annotate was not run again; the header is what the source has now. */
   if (remote &&
       (r = spec_from_peers (cfg, top, remote, opaque, &b, origin, sizeof origin,
-                            why_b, sizeof why_b, &disagree)) < 0)
+                            why_b, sizeof why_b, &disagree, &unasked)) < 0)
     return -1;
   if (disagree) {
     meta_clear (&inc->specs[i]);
@@ -369,15 +366,18 @@ find_one (const struct ch_domain *dom, const struct ch_config *cfg, const struct
       return ch_asprintf (&inc->unknown[i], "cowherd metadata says %s, the source's header "
                           "(%s) %s: run `cowherd annotate` on the source again", d1, origin, d2);
     }
-    return ch_asprintf (&inc->origins[i], "cowherd metadata, as the source's header (%s)",
-                        origin);
+    /* A peer that could not be asked may be the source: then the one
+     * that answered merely agrees, and the metadata stands alone. */
+    return ch_asprintf (&inc->origins[i], unasked ? "cowherd metadata, as %s has it"
+                        : "cowherd metadata, as the source's header (%s)", origin);
   }
   if (have_a)
     return ch_asprintf (&inc->origins[i], "cowherd metadata");
-  if (r > 0) {
+  if (r > 0 && !unasked) {
     inc->specs[i] = b;
     return ch_asprintf (&inc->origins[i], "the source's header (%s)", origin);
   }
+  meta_clear (&b);
   /* (c) */
   r = spec_from_nova (dom, cfg, top, &inc->specs[i], &inc->at_least[i], why_c, sizeof why_c);
   if (r < 0)

@@ -29,9 +29,11 @@
 
 /* (b): read at most MAX bytes from the start of PATH on the host of
  * configured peer number PEER.  The byte count (0 < n <= MAX) with ORIGIN
- * naming the peer; 0 with WHY when that peer lacks the file or does not
- * answer (WHY empty: it is not a peer to ask); -1 with ch_error on an
- * internal failure. */
+ * naming the peer; 0 when that peer lacks the file (WHY says so; empty:
+ * it is not a peer to ask); CH_REMOTE_UNASKED with WHY when the peer
+ * could not be asked or did not answer; -1 with ch_error on an internal
+ * failure. */
+#define CH_REMOTE_UNASKED (-2)
 typedef ssize_t (*ch_remote_head_fn) (void *opaque, size_t peer, const char *path,
                                       uint8_t *buf, size_t max, char *origin,
                                       size_t origin_len, char *why, size_t why_len);

@@ -331,7 +331,7 @@ nova_domain (const char *inst, bool with_meta)
 }
 
 /* A stand-in for the sftp transport: OPAQUE lists the peers' hosts, each
- * a directory (NULL-terminated). */
+ * a directory (NULL-terminated); "!" is a host that does not answer. */
 static ssize_t
 remote_dir (void *opaque, size_t peer, const char *path, uint8_t *buf, size_t max,
             char *origin, size_t origin_len, char *why, size_t why_len)
@@ -347,6 +347,10 @@ remote_dir (void *opaque, size_t peer, const char *path, uint8_t *buf, size_t ma
       return 0;
   if (dirs[peer] == NULL)
     return 0;
+  if (strcmp (dirs[peer], "!") == 0) {
+    snprintf (why, why_len, "sftp://peer%zu%s: connection timed out", peer, path);
+    return CH_REMOTE_UNASKED;
+  }
   snprintf (p, sizeof p, "%s%s", dirs[peer], path);
   fd = open (p, O_RDONLY);
   if (fd < 0) {
@@ -420,28 +424,47 @@ test_find_nova (void **state)
   assert_null (inc.unknown[3]);
   ch_incoming_clear (&inc);
 
-  /* One ephemeral base of that size here: that is the one. */
+  /* Nor does the one ephemeral base of that size here tell it: it may
+   * be another image's filesystem. */
   assert_int_equal (mkdir (tpath ("_base"), 0755), 0);
-  assert_int_equal (close (open (tpath ("_base/ephemeral_1_abc1234"), O_CREAT | O_WRONLY, 0644)), 0);
-  assert_int_equal (close (open (tpath ("_base/ephemeral_2_0706d66"), O_CREAT | O_WRONLY, 0644)), 0);
+  assert_int_equal (close (open (tpath ("_base/ephemeral_1_40d1d2c"), O_CREAT | O_WRONLY, 0644)), 0);
   assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
-  snprintf (want, sizeof want, "%s/_base/ephemeral_1_abc1234", tmpdir);
+  assert_null (inc.origins[1]);
+  assert_non_null (strstr (inc.unknown[1], "set [nova] default_ephemeral_format"));
+  ch_incoming_clear (&inc);
+  /* nova.conf's choice, configured, does. */
+  cfg.eph_format = strdup ("vfat");
+  assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
+  snprintf (want, sizeof want, "%s/_base/ephemeral_1_0706d66", tmpdir);
   assert_string_equal (inc.specs[1].levels[0].name, want);
   assert_int_equal (inc.specs[1].size, GiB);
   assert_false (inc.at_least[1]);
   ch_incoming_clear (&inc);
 
-  /* Two: ambiguous, unless nova.conf's choice is configured. */
-  assert_int_equal (close (open (tpath ("_base/ephemeral_1_0706d66"), O_CREAT | O_WRONLY, 0644)), 0);
-  assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
-  assert_null (inc.origins[1]);
-  assert_non_null (strstr (inc.unknown[1], "(2 ephemeral_1_* entries here)"));
-  ch_incoming_clear (&inc);
-  cfg.eph_format = strdup ("vfat");
-  assert_int_equal (ch_incoming_find (dom, &cfg, NULL, NULL, &inc), 0);
-  snprintf (want, sizeof want, "%s/_base/ephemeral_1_0706d66", tmpdir);
-  assert_string_equal (inc.specs[1].levels[0].name, want);
-  ch_incoming_clear (&inc);
+  /* Flavor sizes that wrap when scaled are no size at all. */
+  {
+    static const struct { const char *from, *to; size_t disk; } wraps[] = {
+      { "<nova:ephemeral>1<", "<nova:ephemeral>17179869185<", 1 },
+      { "<nova:swap>64<", "<nova:swap>17592186044417<", 2 },
+      { "<nova:disk>2<", "<nova:disk>8589934592<", 0 },
+    };
+
+    for (size_t k = 0; k < 3; k++) {
+      const char *at = strstr (xml, wraps[k].from);
+      CLEANUP_FREE char *x = NULL;
+      struct ch_domain *big;
+
+      assert_non_null (at);
+      assert_true (asprintf (&x, "%.*s%s%s", (int) (at - xml), xml, wraps[k].to,
+                             at + strlen (wraps[k].from)) > 0);
+      big = parse (x);
+      assert_int_equal (ch_incoming_find (big, &cfg, NULL, NULL, &inc), 0);
+      assert_null (inc.origins[wraps[k].disk]);
+      assert_non_null (strstr (inc.unknown[wraps[k].disk], "out of range"));
+      ch_incoming_clear (&inc);
+      ch_domain_free (big);
+    }
+  }
 
   /* A top that exists is not an incoming disk's: nothing learnt. */
   assert_int_equal (mkdir (tpath (UUID), 0755), 0);
@@ -493,6 +516,8 @@ test_find_order (void **state)
   const char *none[] = { "/nonexistent", NULL };
   const char *one[] = { src, NULL };
   const char *both[] = { src, src2, NULL };
+  const char *down_first[] = { "!", src, NULL };
+  const char *down_last[] = { src, "!", NULL };
 
   (void) state;
   load_config (&cfg);
@@ -521,6 +546,13 @@ test_find_order (void **state)
   assert_non_null (strstr (inc.origins[0], "cowherd metadata, as the source's header (sftp://peer0"));
   assert_int_equal (inc.specs[0].levels[0].size, 5 * GiB);
   ch_incoming_clear (&inc);
+  /* A peer that does not answer may be the source: the one that did is
+   * no witness then, and the metadata stands alone. */
+  expect_root_origin (dom, &cfg, down_last, "cowherd metadata, as sftp://peer0");
+  /* ... but a peer that answers against it still refuses it. */
+  source_top (src, "../_base/other_5", "5G");
+  expect_root_unknown (dom, &cfg, down_first, "run `cowherd annotate` on the source again",
+                       "'../_base/other_5'");
   ch_domain_free (dom);
 
   /* No metadata: the header answers. */
@@ -536,6 +568,24 @@ test_find_order (void **state)
   assert_string_equal (inc.origins[2], "Nova metadata");
   ch_incoming_clear (&inc);
 
+  /* The other peer does not answer: the header that came proves nothing,
+   * Nova's layout answers, and had it not, the reason says why. */
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal (ch_incoming_find (dom, &cfg, remote_dir, k ? down_first : down_last,
+                                        &inc), 0);
+    assert_string_equal (inc.origins[0], "Nova metadata");
+    ch_incoming_clear (&inc);
+  }
+  {
+    struct ch_domain *bare = parse (xml2);
+
+    bare->nova.present = false;
+    expect_root_unknown (bare, &cfg, down_last, "connection timed out",
+                         "sftp://peer0/" /* path follows */ );
+    expect_root_unknown (bare, &cfg, down_last, "cannot tell which host is the source", "");
+    ch_domain_free (bare);
+  }
+
   /* A second host with a leftover copy of another chain at the same path:
    * which one is the source cannot be told, so neither is trusted. */
   source_top (src2, "/b/orig_4", "4G");
@@ -544,7 +594,8 @@ test_find_order (void **state)
   source_top (src2, "/b/orig_3", "3G");
   expect_root_origin (dom, &cfg, both, "the source's header (sftp://peer0");
 
-  /* A file there that is no qcow2 is no answer; the other peer's is. */
+  /* A file there that is no qcow2 may be what the source has: it cannot
+   * be told from a leftover, so the other peer's answer is not enough. */
   {
     char p[1100];
     int fd;
@@ -555,7 +606,8 @@ test_find_order (void **state)
     assert_int_equal (write (fd, "junk", 4), 4);
     close (fd);
   }
-  expect_root_origin (dom, &cfg, both, "the source's header (sftp://peer1");
+  expect_root_unknown (dom, &cfg, both, "holds a file that is no top cowherd can follow",
+                       "sftp://peer0");
   ch_domain_free (dom);
   ch_config_free (&cfg);
 }
