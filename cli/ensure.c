@@ -37,6 +37,10 @@ record (const struct ch_config *cfg, const char *uuid, const struct ch_made_list
 
   if (ch_state_load (cfg, uuid, &all) < 0)
     return -1;
+  /* A run of ensure --incoming is a migration's migrate or its first
+   * prepare: the window is counted from now, for the prepare to come. */
+  all.prepared = false;
+  all.boot_sec = 0;
   for (size_t i = 0; i < made->n && r == 0; i++)
     r = ch_made_append (&all, &made->v[i]);
   if (r == 0)

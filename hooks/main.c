@@ -195,9 +195,13 @@ leftover (const struct ch_config *cfg, const struct ch_domain *dom,
     ch_made_clear (made);
     return;
   }
-  ch_log (LOG_WARNING, "domain %s: an earlier incoming migration left its record "
-          "(written %lld s ago%s)", dom->name, (long long) made->age_sec,
-          made->prepared ? ", the domain started" : "");
+  if (made->age_sec >= 0)
+    ch_log (LOG_WARNING, "domain %s: an earlier incoming migration left its record "
+            "(written %lld s ago%s)", dom->name, (long long) made->age_sec,
+            made->prepared ? ", the domain started" : "");
+  else
+    ch_log (LOG_WARNING, "domain %s: an incoming migration before the last boot left "
+            "its record", dom->name);
   if (made->prepared)
     ch_made_clear (made);
   undo_record (cfg, dom, made, false);

@@ -17,7 +17,7 @@
 #include "qcow2.h"
 
 #define STATE_SUBDIR "incoming"
-#define STATE_MAGIC "cowherd incoming 2\n"
+#define STATE_MAGIC "cowherd incoming 3\n"
 #define STAGE_MIGRATE "stage migrate\n"
 #define STAGE_PREPARE "stage prepare\n"
 #define STATE_FILE_MAX (CH_STATE_ENTRIES_MAX * 4200)
@@ -80,7 +80,21 @@ ch_made_clear (struct ch_made_list *list)
   list->v = NULL;
   list->n = 0;
   list->prepared = false;
+  list->boot_sec = 0;
   list->age_sec = 0;
+}
+
+/* Seconds since boot, suspend included; -1 with ch_error. */
+static int64_t
+boot_now (void)
+{
+  struct timespec ts;
+
+  if (clock_gettime (CLOCK_BOOTTIME, &ts) < 0) {
+    ch_error ("clock_gettime: %m");
+    return -1;
+  }
+  return ts.tv_sec;
 }
 
 /* A uuid as libvirt prints it: the file name comes from the XML. */
@@ -226,7 +240,8 @@ ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_lis
   size_t len = 0, hlen = strlen (STATE_MAGIC);
   ssize_t r = 0;
   char *line, *save = NULL;
-  struct stat st;
+  uintmax_t since;
+  int64_t now;
 
   *list = (struct ch_made_list) { 0 };
   if (check_uuid (uuid) < 0)
@@ -247,10 +262,12 @@ ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_lis
   while (len < STATE_FILE_MAX + 1 &&
          ((r = read (fd, buf + len, STATE_FILE_MAX + 1 - len)) > 0 || (r < 0 && errno == EINTR)))
     len += r > 0 ? (size_t) r : 0;
-  if (r < 0 || fstat (fd, &st) < 0) {
+  if (r < 0) {
     ch_error ("%s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, uuid);
     return -1;
   }
+  if ((now = boot_now ()) < 0)
+    return -1;
   if (len > STATE_FILE_MAX || len < hlen + strlen (STAGE_MIGRATE) ||
       memcmp (buf, STATE_MAGIC, hlen) != 0 || buf[len - 1] != '\n' ||
       memchr (buf, '\0', len) != NULL ||
@@ -261,9 +278,16 @@ ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_lis
   }
   buf[len] = '\0';
   list->prepared = memcmp (buf + hlen, STAGE_PREPARE, strlen (STAGE_PREPARE)) == 0;
-  list->age_sec = (int64_t) time (NULL) - (int64_t) st.st_mtime;
-  for (line = strtok_r (buf + hlen + strlen (STAGE_MIGRATE), "\n", &save); line;
-       line = strtok_r (NULL, "\n", &save))
+  line = strtok_r (buf + hlen + strlen (STAGE_MIGRATE), "\n", &save);
+  if (line == NULL || strncmp (line, "since ", 6) != 0 ||
+      (line += 6, !number (&line, '\0', INT64_MAX, &since)) || since == 0) {
+    ch_error ("%s/%s/%s: not a record cowherd wrote", cfg->state_dir, STATE_SUBDIR, uuid);
+    return -1;
+  }
+  list->boot_sec = (int64_t) since;
+  /* Later than now: written before a reboot, in a state_dir that kept it. */
+  list->age_sec = list->boot_sec <= now ? now - list->boot_sec : -1;
+  for (line = strtok_r (NULL, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
     if (parse_line (line, cfg->instances_path, list) < 0) {
       ch_made_clear (list);
       ch_error ("%s/%s/%s: malformed line", cfg->state_dir, STATE_SUBDIR, uuid);
@@ -279,8 +303,10 @@ ch_state_save (const struct ch_config *cfg, const char *uuid, const struct ch_ma
   CLEANUP_FCLOSE FILE *fp = NULL;
   char tmp[64];
   int fd;
+  int64_t since = list->boot_sec;
 
-  if (check_uuid (uuid) < 0 || (dfd = state_dir (cfg, true)) < 0)
+  if (check_uuid (uuid) < 0 || (dfd = state_dir (cfg, true)) < 0 ||
+      (since == 0 && (since = boot_now ()) < 0))
     return -1;
   snprintf (tmp, sizeof tmp, ".%s.%ld", uuid, (long) getpid ());
   unlinkat (dfd, tmp, 0);
@@ -293,6 +319,8 @@ ch_state_save (const struct ch_config *cfg, const char *uuid, const struct ch_ma
   }
   fputs (STATE_MAGIC, fp);
   fputs (list->prepared ? STAGE_PREPARE : STAGE_MIGRATE, fp);
+  /* 0 would read as "now" again: a boot's first second counts as 1. */
+  fprintf (fp, "since %jd\n", (intmax_t) (since > 0 ? since : 1));
   for (size_t i = 0; i < list->n; i++) {
     const struct ch_made *m = &list->v[i];
 
@@ -303,7 +331,9 @@ ch_state_save (const struct ch_config *cfg, const char *uuid, const struct ch_ma
     fprintf (fp, "%s %ju %ju %jd.%09u %s\n", m->is_dir ? "dir" : "top", (uintmax_t) m->dev,
              (uintmax_t) m->ino, (intmax_t) m->btime_sec, m->btime_nsec, m->path);
   }
-  if (fflush (fp) != 0 || fsync (fileno (fp)) < 0) {
+  /* A write that failed midway (ENOSPC on the tmpfs) leaves the stream's
+   * error flag: a short record must not replace the old one. */
+  if (ferror (fp) || fflush (fp) != 0 || fsync (fileno (fp)) < 0) {
     ch_error ("write %s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, tmp);
     goto err;
   }
@@ -397,6 +427,28 @@ open_made (const struct ch_made *m, int *dfd, const char **leaf)
                  (m->is_dir ? O_DIRECTORY : 0));
 }
 
+/* Unlink LEAF of DFD if it is still the file ST describes.  The checks
+ * ran on an open fd; the name could have been given to another file since
+ * (the directory is Nova's): move the name aside first, and put back what
+ * turns out to be another file.  0; -1 with errno, or -2 when what was
+ * moved aside could not be put back (ASIDE names it). */
+static int
+unlink_same (int dfd, const char *leaf, const struct stat *st, char *aside, size_t len)
+{
+  struct stat now;
+
+  snprintf (aside, len, ".cowherd-undo.%ld", (long) getpid ());
+  if (renameat2 (dfd, leaf, dfd, aside, RENAME_NOREPLACE) < 0)
+    return -1;
+  if (fstatat (dfd, aside, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+      now.st_dev == st->st_dev && now.st_ino == st->st_ino)
+    return unlinkat (dfd, aside, 0);
+  if (renameat2 (dfd, aside, dfd, leaf, RENAME_NOREPLACE) < 0)
+    return -2;
+  errno = ESTALE;
+  return -1;
+}
+
 static bool
 undo_one (const struct ch_made *m, const char *domain, bool data_ok)
 {
@@ -404,6 +456,8 @@ undo_one (const struct ch_made *m, const char *domain, bool data_ok)
   const char *leaf = NULL;
   struct stat st;
   bool has = true;
+  char aside[64];
+  int r;
 
   fd = open_made (m, &dfd, &leaf);
   if (fd < 0 && errno == ENOENT)
@@ -421,8 +475,16 @@ undo_one (const struct ch_made *m, const char *domain, bool data_ok)
     return false;
   }
   /* A directory goes only when empty: the kernel checks that. */
-  if (unlinkat (dfd, leaf, m->is_dir ? AT_REMOVEDIR : 0) < 0) {
-    ch_log (LOG_WARNING, "domain %s: %s: kept: %m", domain, m->path);
+  r = m->is_dir ? unlinkat (dfd, leaf, AT_REMOVEDIR)
+    : unlink_same (dfd, leaf, &st, aside, sizeof aside);
+  if (r == -2) {
+    ch_log (LOG_ERR, "domain %s: %s: replaced while being removed; the other file "
+            "is now %s in that directory: %m", domain, m->path, aside);
+    return false;
+  }
+  if (r < 0) {
+    ch_log (LOG_WARNING, "domain %s: %s: kept: %s", domain, m->path,
+            errno == ESTALE ? "replaced while being removed" : strerror (errno));
     return false;
   }
   fsync (dfd);

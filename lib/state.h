@@ -34,9 +34,12 @@ struct ch_made_list {
   struct ch_made *v;
   size_t n;
   /* As a record: prepare has run for the migration since migrate did, so
-   * the next prepare of this uuid is a plain start; and (ch_state_load
-   * only) seconds since it was written. */
+   * the next prepare of this uuid is a plain start. */
   bool prepared;
+  /* CLOCK_BOOTTIME seconds when the migration began (0: now, when saved):
+   * a wall clock stepped by NTP or by hand would open or close the window
+   * below.  ch_state_load sets AGE_SEC from it; -1: not of this boot. */
+  int64_t boot_sec;
   int64_t age_sec;
 };
 
@@ -59,7 +62,8 @@ int ch_state_exists (const struct ch_config *cfg, const char *uuid);
  * must lie in CFG's instances_path.  -1 with ch_error on a malformed or
  * unreadable record. */
 int ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_list *list);
-/* Replace the record of UUID by LIST, atomically. */
+/* Replace the record of UUID by LIST, atomically.  LIST->boot_sec is
+ * kept, or set to now if 0. */
 int ch_state_save (const struct ch_config *cfg, const char *uuid,
                    const struct ch_made_list *list);
 int ch_state_remove (const struct ch_config *cfg, const char *uuid);

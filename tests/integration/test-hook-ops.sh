@@ -87,7 +87,8 @@ hook migrate begin
 [ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate: exit $rc"; }
 [ -f "$NOVA_BASE/swap_64" ] || die "migrate did not rebuild swap_64"
 record=$tmp/state/incoming/$UUID
-[ "$(cat "$record")" = "$(printf 'cowherd incoming 2\nstage migrate')" ] ||
+[ "$(sed -n 1,2p "$record")" = "$(printf 'cowherd incoming 3\nstage migrate')" ] &&
+    sed -n 3p "$record" | grep -qx 'since [1-9][0-9]*' && [ "$(wc -l <"$record")" = 3 ] ||
     die "migrate's record: $(cat "$record")"
 hook prepare begin
 [ "$rc" = 0 ] || { cat "$tmp/err"; die "prepare after migrate: exit $rc"; }
@@ -130,18 +131,26 @@ hook stopped end
 # libvirt gives up on some migrations after migrate ran and before QEMU
 # starts (cookie, storage, --offline), and then runs no stopped.  The
 # record left behind is no licence for a later plain start: outside its
-# window prepare takes the empty top away and fails.
+# window (counted on the boot clock, which /proc/uptime shows) prepare
+# takes the empty top away and fails.
 hook migrate begin
 [ "$rc" = 0 ] || { cat "$tmp/err"; die "migrate: exit $rc"; }
 [ -f "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "migrate made no top"
-touch -d '10 minutes ago' "$record"
+up=$(cut -d. -f1 /proc/uptime)
+if [ "$up" -gt 1000 ]; then
+    since=$((up - 600)) stale_log='left its record (written [0-9]* s ago)'
+else   # a machine just booted: a record from before its boot
+    since=$((up + 86400)) stale_log='before the last boot left its record'
+fi
+sed -i "3s/.*/since $since/" "$record"
+touch "$record"     # the wall clock says new: it is not what counts
 : >"$COWHERD_LOG"
 hook prepare begin
 [ "$rc" = 1 ] || die "prepare with a stale record: exit $rc"
 grep -q "never creates a top image on prepare" "$tmp/err" || die "unclear: $(cat "$tmp/err")"
 [ ! -e "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "the stale migration's empty top stayed"
 [ ! -e "$record" ] || die "the stale record stayed"
-grep -q "an earlier incoming migration left its record" "$COWHERD_LOG" || die "not logged"
+grep -q "$stale_log" "$COWHERD_LOG" || die "not logged: $(cat "$COWHERD_LOG")"
 
 # The next migrate clears what such a migration left before it starts:
 # the leftover top goes and a new one is made and recorded.
@@ -166,7 +175,7 @@ hook stopped end
 
 # A record cowherd cannot read steers nothing: it is set aside.
 hook migrate begin
-printf 'cowherd incoming 2\nstage migrate\ntop 1 2 3.0 /etc/passwd\n' >"$record"
+printf 'cowherd incoming 3\nstage migrate\nsince 5\ntop 1 2 3.0 /etc/passwd\n' >"$record"
 hook stopped end
 [ ! -e "$record" ] && [ -f "$record.bad" ] || die "a malformed record was not set aside"
 [ -f "$NOVA_INSTANCES/$UUID/disk.swap" ] || die "a malformed record removed a top"

@@ -69,6 +69,7 @@ test_roundtrip (void **state)
   assert_int_equal (ch_state_exists (&cfg, UUID), 1);
   assert_int_equal (ch_state_load (&cfg, UUID, &back), 0);
   assert_false (back.prepared);
+  assert_true (back.boot_sec > 0);
   assert_true (back.age_sec >= 0 && back.age_sec < 60);
   assert_int_equal (back.n, 2);
   assert_true (back.v[0].is_dir);
@@ -76,13 +77,21 @@ test_roundtrip (void **state)
   assert_string_equal (back.v[1].path, tpath ("inst dir/disk"));
   assert_int_equal (back.v[1].ino, l.v[1].ino);
   assert_int_equal (back.v[1].dev, l.v[1].dev);
-  /* prepare has seen it: the stage is kept. */
+  /* prepare has seen it: the stage is kept, and when it began. */
   back.prepared = true;
+  back.boot_sec -= 1000;
   assert_int_equal (ch_state_save (&cfg, UUID, &back), 0);
   ch_made_clear (&back);
   assert_int_equal (ch_state_load (&cfg, UUID, &back), 0);
   assert_true (back.prepared);
+  assert_true (back.age_sec >= 1000 && back.age_sec < 1060);
   assert_int_equal (back.n, 2);
+  /* Begun "later" than now: a record from before a reboot. */
+  back.boot_sec += 1000 + 86400;
+  assert_int_equal (ch_state_save (&cfg, UUID, &back), 0);
+  ch_made_clear (&back);
+  assert_int_equal (ch_state_load (&cfg, UUID, &back), 0);
+  assert_int_equal (back.age_sec, -1);
   ch_made_clear (&back);
 
   /* The record is root's alone. */
@@ -107,10 +116,18 @@ test_roundtrip (void **state)
 static void
 test_hostile (void **state)
 {
-#define H "cowherd incoming 2\nstage migrate\n"
+#define H "cowherd incoming 3\nstage migrate\nsince 5\n"
   static const char *bad[] = {
-    "", "cowherd incoming 2", "cowherd incoming 2\n", "cowherd incoming 2\nstage x\n",
-    "cowherd incoming 1\nstage migrate\n", H "file 1 2 3.0 @/x\n",
+    "", "cowherd incoming 3", "cowherd incoming 3\n", "cowherd incoming 3\nstage x\n",
+    "cowherd incoming 1\nstage migrate\n", "cowherd incoming 2\nstage migrate\n",
+    "cowherd incoming 3\nstage migrate\n", "cowherd incoming 3\nstage migrate\nsince\n",
+    "cowherd incoming 3\nstage migrate\nsince 0\n",
+    "cowherd incoming 3\nstage migrate\nsince -5\n",
+    "cowherd incoming 3\nstage migrate\nsince  5\n",
+    "cowherd incoming 3\nstage migrate\nsince 5 6\n",
+    "cowherd incoming 3\nstage migrate\nsince 9223372036854775808\n",
+    "cowherd incoming 3\nstage migrate\ntop 1 2 3.0 @/x\nsince 5\n",
+    H "file 1 2 3.0 @/x\n",
     H "top 1 2 3.0 relative\n", H "top x 2 3.0 @/x\n", H "top 1\n", H "topx 1 2 3.0 @/x\n",
     H "top -1 2 3.0 @/x\n", H "top +1 2 3.0 @/x\n", H "top 1 2 3.1000000000 @/x\n",
     H "top 1 2 3 @/x\n", H "top 1 99999999999999999999999 3.0 @/x\n",
@@ -155,13 +172,15 @@ test_hostile (void **state)
     snprintf (p, sizeof p, "run/incoming/%s", UUID);
     f = fopen (tpath (p), "w");
     assert_non_null (f);
-    snprintf (line, sizeof line, "cowherd incoming 2\nstage prepare\ntop 1 2 3.0 %s/x\n",
+    snprintf (line, sizeof line,
+              "cowherd incoming 3\nstage prepare\nsince 5\ntop 1 2 3.0 %s/x\n",
               cfg.instances_path);
     fputs (line, f);
     fclose (f);
     assert_int_equal (ch_state_load (&cfg, UUID, &l), 0);
     assert_int_equal (l.n, 1);
     assert_true (l.prepared);
+    assert_int_equal (l.boot_sec, 5);
     ch_made_clear (&l);
   }
 
@@ -220,6 +239,13 @@ test_undo (void **state)
   assert_int_equal (access (tpath ("kept/data"), F_OK), -1);
   assert_int_equal (access (tpath ("kept/replaced"), F_OK), 0);
   assert_int_equal (access (tpath ("kept"), F_OK), 0);
+  /* Removal moves the name aside first: nothing is left there. */
+  {
+    char aside[64];
+
+    snprintf (aside, sizeof aside, "kept/.cowherd-undo.%ld", (long) getpid ());
+    assert_int_equal (access (tpath (aside), F_OK), -1);
+  }
   ch_made_clear (&l);
 }
 
