@@ -354,17 +354,17 @@ instance_dir (const struct ctx *c, const char *dir_leaf, const char *dir_path)
     return -1;
   }
   fd = openat (inst, dir_leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
+  if (fd < 0 || (mine && fstat (fd, &st) < 0)) {
     ch_error ("%s: %m", dir_path);
+    /* Not recorded yet: take it back now (only while still empty). */
+    if (mine)
+      unlinkat (inst, dir_leaf, AT_REMOVEDIR);
+    if (fd >= 0)
+      close (fd);
     return -1;
   }
   if (!mine)
     return fd;
-  if (fstat (fd, &st) < 0) {
-    ch_error ("%s: %m", dir_path);
-    close (fd);
-    return -1;
-  }
   /* Recorded first: whatever fails next, the record lets it be undone. */
   if (c->opts->created && c->opts->created (c->opts->opaque, dir_path, &st) < 0) {
     unlinkat (inst, dir_leaf, AT_REMOVEDIR);

@@ -820,7 +820,11 @@ ch_status_incoming_unfinished (int fd)
   if (flags) {
     errno = 0;
     f = strtoull ((const char *) flags, &end, 0);
-    if (errno || *end || end == (char *) flags || (f & 0x8000)) {
+    if (errno || *end || end == (char *) flags) {
+      ch_error ("libvirt status XML: job flags are not a number: '%.32s'", flags);
+      return -1;
+    }
+    if (f & 0x8000) {
       ch_error ("libvirt status XML: a post-copy migration job (flags %.32s)", flags);
       return -1;
     }

@@ -904,6 +904,7 @@ test_status_incoming (void **state)
   assert_non_null (strstr (ch_last_error (), "post-copy"));
   assert_int_equal (status_of ("<domstatus state='paused' reason='migration'>"
                                "<job async='migration in' flags='0x4x'/></domstatus>"), -1);
+  assert_non_null (strstr (ch_last_error (), "job flags are not a number: '0x4x'"));
   assert_int_equal (status_of ("<domain/>"), -1);
   assert_int_equal (status_of ("<domstatus"), -1);
 }
