@@ -13,6 +13,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "pathutil.h"
 
 /* Image endpoints named in an error message. */
 #define LIST_MAX 8
@@ -242,10 +243,7 @@ usable_url (const char *u)
   if ((strncmp (u, "http://", 7) != 0 && strncmp (u, "https://", 8) != 0) ||
       n > CH_KEYSTONE_URL_MAX || strpbrk (u, " \t\r\n\"'<>\\") != NULL)
     return false;
-  for (const char *p = u; *p; p++)
-    if ((unsigned char) *p < 0x20 || *p == 0x7f)
-      return false;
-  return true;
+  return !ch_str_has_control (u);
 }
 
 /* U without trailing slashes and a trailing "/v2" (cowherd adds /v2/...). */

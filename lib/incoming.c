@@ -45,16 +45,6 @@ ch_incoming_clear (struct ch_incoming *inc)
   memset (inc, 0, sizeof *inc);
 }
 
-/* A name from another host: nothing a log line or a header may not hold. */
-static bool
-has_control (const char *s)
-{
-  for (; *s; s++)
-    if ((unsigned char) *s < 0x20 || *s == 0x7f)
-      return true;
-  return false;
-}
-
 /* A spec of one backing level.  0, or -1 with ch_error (M then holds what
  * was made: meta_clear it). */
 static int
@@ -90,7 +80,7 @@ ch_incoming_spec_from_header (const uint8_t *buf, size_t len, struct ch_disk_met
     ch_error ("the source's disk names an external data file");
     return -1;
   }
-  if (qi.has_backing && has_control (qi.backing)) {
+  if (qi.has_backing && ch_str_has_control (qi.backing)) {
     ch_error ("the source's disk names a backing file with control characters");
     return -1;
   }
@@ -519,7 +509,7 @@ spec_chain (const char *top, const struct ch_disk_meta *spec, const char *base_d
     CLEANUP_FREE char *path = NULL;
     int r;
 
-    if (has_protocol (lv->name) || has_control (lv->name)) {
+    if (has_protocol (lv->name) || ch_str_has_control (lv->name)) {
       ch_error ("backing '%.200s' is not a file name", lv->name);
       return -1;
     }

@@ -116,6 +116,15 @@ ch_path_has_dotdot (const char *name)
   return false;
 }
 
+bool
+ch_str_has_control (const char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char) *s < 0x20 || *s == 0x7f)
+      return true;
+  return false;
+}
+
 const char *
 ch_path_leaf_in (const char *path, const char *dir)
 {

@@ -20,6 +20,10 @@ char *ch_path_resolve_backing (const char *image, const char *backing);
 /* True if NAME has a ".." path component. */
 bool ch_path_has_dotdot (const char *name);
 
+/* True if S has a control character (C0 or DEL): a name from another
+ * host or the XML that would forge a log line or an argument. */
+bool ch_str_has_control (const char *s);
+
 /* If normalised PATH is exactly DIR "/" LEAF with LEAF a single component,
  * return a pointer to LEAF inside PATH; else NULL.  DIR must be normalised. */
 const char *ch_path_leaf_in (const char *path, const char *dir);

@@ -319,11 +319,10 @@ ch_incoming_top_refusal (const struct ch_disk *d, const char *top, const char *u
               "and cowherd does not create it");
     return why;
   }
-  for (const char *q = top; *q; q++)
-    if ((unsigned char) *q < 0x20 || *q == 0x7f) {
-      snprintf (why, len, "its path has control characters");
-      return why;
-    }
+  if (ch_str_has_control (top)) {
+    snprintf (why, len, "its path has control characters");
+    return why;
+  }
   if (d->fmt != CH_FMT_QCOW2) {
     snprintf (why, len, "the domain does not open it as qcow2; cowherd creates only "
               "qcow2 overlays");

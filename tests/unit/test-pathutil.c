@@ -81,6 +81,12 @@ test_dotdot_and_leaf (void **state)
   assert_false (ch_path_has_dotdot ("a/..b/c"));
   assert_false (ch_path_has_dotdot ("/a/b"));
 
+  assert_false (ch_str_has_control ("/i/u/disk \xc3\xa9~"));
+  assert_false (ch_str_has_control (""));
+  assert_true (ch_str_has_control ("/b/x\nforged"));
+  assert_true (ch_str_has_control ("\x1b[2J"));
+  assert_true (ch_str_has_control ("a\x7f"));
+
   assert_string_equal (ch_path_leaf_in ("/i/_base/x", "/i/_base"), "x");
   assert_null (ch_path_leaf_in ("/i/_base/x/y", "/i/_base"));
   assert_null (ch_path_leaf_in ("/i/_basex", "/i/_base"));
