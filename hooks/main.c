@@ -200,8 +200,8 @@ leftover (const struct ch_config *cfg, const struct ch_domain *dom,
             "(written %lld s ago%s)", dom->name, (long long) made->age_sec,
             made->prepared ? ", the domain started" : "");
   else
-    ch_log (LOG_WARNING, "domain %s: an incoming migration before the last boot left "
-            "its record", dom->name);
+    ch_log (LOG_WARNING, "domain %s: an incoming migration left a record this boot "
+            "did not write", dom->name);
   if (made->prepared)
     ch_made_clear (made);
   undo_record (cfg, dom, made, false);
@@ -217,7 +217,7 @@ prepare_is_incoming (const struct ch_config *cfg, const struct ch_domain *dom)
 
   if (load_record (cfg, dom, &made) == 0)
     return false;
-  if (!made.prepared && made.age_sec >= 0 && made.age_sec <= CH_STATE_PREPARE_WINDOW_SEC) {
+  if (ch_state_licenses_prepare (&made)) {
     ch_made_clear (&made);
     return true;
   }

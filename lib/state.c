@@ -17,10 +17,13 @@
 #include "qcow2.h"
 
 #define STATE_SUBDIR "incoming"
-#define STATE_MAGIC "cowherd incoming 3\n"
-#define STAGE_MIGRATE "stage migrate\n"
-#define STAGE_PREPARE "stage prepare\n"
+#define STATE_MAGIC "cowherd incoming 4"
+/* The previous format, still read: no boot line. */
+#define STATE_MAGIC_V3 "cowherd incoming 3"
+#define STAGE_MIGRATE "stage migrate"
+#define STAGE_PREPARE "stage prepare"
 #define STATE_FILE_MAX (CH_STATE_ENTRIES_MAX * 4200)
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 /* FD's (or, with FD AT_FDCWD, PATH's) birth time into M; 0 if unknown. */
 static void
@@ -80,21 +83,36 @@ ch_made_clear (struct ch_made_list *list)
   list->v = NULL;
   list->n = 0;
   list->prepared = false;
+  list->boot_id[0] = '\0';
   list->boot_sec = 0;
   list->age_sec = 0;
 }
 
-/* Seconds since boot, suspend included; -1 with ch_error. */
-static int64_t
-boot_now (void)
+int
+ch_boot_clock_now (struct ch_boot_clock *now)
 {
+  CLEANUP_CLOSE int fd = open (BOOT_ID_PATH, O_RDONLY | O_CLOEXEC);
   struct timespec ts;
+  char buf[CH_BOOT_ID_LEN + 2];
+  ssize_t r;
 
+  if (fd < 0 || (r = read (fd, buf, sizeof buf)) < 0) {
+    ch_error ("%s: %m", BOOT_ID_PATH);
+    return -1;
+  }
+  if (r != CH_BOOT_ID_LEN + 1 || buf[CH_BOOT_ID_LEN] != '\n' ||
+      strspn (buf, "0123456789abcdef-") != CH_BOOT_ID_LEN) {
+    ch_error ("%s: not a boot id", BOOT_ID_PATH);
+    return -1;
+  }
+  memcpy (now->id, buf, CH_BOOT_ID_LEN);
+  now->id[CH_BOOT_ID_LEN] = '\0';
   if (clock_gettime (CLOCK_BOOTTIME, &ts) < 0) {
     ch_error ("clock_gettime: %m");
     return -1;
   }
-  return ts.tv_sec;
+  now->sec = ts.tv_sec;
+  return 0;
 }
 
 /* A uuid as libvirt prints it: the file name comes from the XML. */
@@ -232,16 +250,92 @@ parse_line (char *line, const char *instances, struct ch_made_list *list)
   return 0;
 }
 
+/* Each field of BUF, a record that ends in a line break: the header
+ * lines, then one line per file.  -1: not a record; -2: a bad file line. */
+static int
+parse_fields (char *buf, const char *instances, const struct ch_boot_clock *now,
+              struct ch_made_list *list)
+{
+  char *rest = buf, *line;
+  uintmax_t since;
+  bool v4;
+
+  line = strsep (&rest, "\n");
+  if (strcmp (line, STATE_MAGIC) == 0)
+    v4 = true;
+  else if (strcmp (line, STATE_MAGIC_V3) == 0)
+    v4 = false;
+  else
+    return -1;
+  if ((line = strsep (&rest, "\n")) == NULL)
+    return -1;
+  if (strcmp (line, STAGE_PREPARE) == 0)
+    list->prepared = true;
+  else if (strcmp (line, STAGE_MIGRATE) != 0)
+    return -1;
+  /* v3 named no boot: its start cannot be placed in this one. */
+  if (v4) {
+    if ((line = strsep (&rest, "\n")) == NULL || strncmp (line, "boot ", 5) != 0 ||
+        strlen (line + 5) != CH_BOOT_ID_LEN ||
+        strspn (line + 5, "0123456789abcdef-") != CH_BOOT_ID_LEN)
+      return -1;
+    memcpy (list->boot_id, line + 5, CH_BOOT_ID_LEN + 1);
+  }
+  if ((line = strsep (&rest, "\n")) == NULL || strncmp (line, "since ", 6) != 0 ||
+      (line += 6, !number (&line, '\0', INT64_MAX, &since)) || since == 0)
+    return -1;
+  list->boot_sec = (int64_t) since;
+  /* Another boot's (a state_dir that survived a reboot), or a start later
+   * than now: nothing says how long ago that was.  Such a record never
+   * opens the prepare window; it is a leftover. */
+  list->age_sec = v4 && strcmp (list->boot_id, now->id) == 0 && list->boot_sec <= now->sec
+    ? now->sec - list->boot_sec : -1;
+  /* The text ends in a line break: the last piece is empty. */
+  while ((line = strsep (&rest, "\n")) != NULL && rest != NULL)
+    if (parse_line (line, instances, list) < 0)
+      return -2;
+  return 0;
+}
+
+bool
+ch_state_licenses_prepare (const struct ch_made_list *list)
+{
+  return !list->prepared && list->age_sec >= 0 && list->age_sec <= CH_STATE_PREPARE_WINDOW_SEC;
+}
+
+int
+ch_state_parse (const char *buf, size_t len, const char *instances,
+                const struct ch_boot_clock *now, struct ch_made_list *list)
+{
+  CLEANUP_FREE char *copy = NULL;
+  int r;
+
+  *list = (struct ch_made_list) { 0 };
+  if (len > STATE_FILE_MAX || len == 0 || buf[len - 1] != '\n' ||
+      memchr (buf, '\0', len) != NULL) {
+    ch_error ("not a record cowherd wrote");
+    return -1;
+  }
+  if ((copy = strndup (buf, len)) == NULL) {
+    ch_error ("strndup: %m");
+    return -1;
+  }
+  if ((r = parse_fields (copy, instances, now, list)) < 0) {
+    ch_made_clear (list);
+    ch_error (r == -2 ? "malformed line" : "not a record cowherd wrote");
+    return -1;
+  }
+  return 0;
+}
+
 int
 ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_list *list)
 {
   CLEANUP_CLOSE int dfd = -1, fd = -1;
   CLEANUP_FREE char *buf = NULL;
-  size_t len = 0, hlen = strlen (STATE_MAGIC);
+  size_t len = 0;
   ssize_t r = 0;
-  char *line, *save = NULL;
-  uintmax_t since;
-  int64_t now;
+  struct ch_boot_clock now;
 
   *list = (struct ch_made_list) { 0 };
   if (check_uuid (uuid) < 0)
@@ -266,33 +360,12 @@ ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_lis
     ch_error ("%s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, uuid);
     return -1;
   }
-  if ((now = boot_now ()) < 0)
+  if (ch_boot_clock_now (&now) < 0)
     return -1;
-  if (len > STATE_FILE_MAX || len < hlen + strlen (STAGE_MIGRATE) ||
-      memcmp (buf, STATE_MAGIC, hlen) != 0 || buf[len - 1] != '\n' ||
-      memchr (buf, '\0', len) != NULL ||
-      (memcmp (buf + hlen, STAGE_MIGRATE, strlen (STAGE_MIGRATE)) != 0 &&
-       memcmp (buf + hlen, STAGE_PREPARE, strlen (STAGE_PREPARE)) != 0)) {
-    ch_error ("%s/%s/%s: not a record cowherd wrote", cfg->state_dir, STATE_SUBDIR, uuid);
+  if (ch_state_parse (buf, len, cfg->instances_path, &now, list) < 0) {
+    ch_error_prefix ("%s/%s/%s", cfg->state_dir, STATE_SUBDIR, uuid);
     return -1;
   }
-  buf[len] = '\0';
-  list->prepared = memcmp (buf + hlen, STAGE_PREPARE, strlen (STAGE_PREPARE)) == 0;
-  line = strtok_r (buf + hlen + strlen (STAGE_MIGRATE), "\n", &save);
-  if (line == NULL || strncmp (line, "since ", 6) != 0 ||
-      (line += 6, !number (&line, '\0', INT64_MAX, &since)) || since == 0) {
-    ch_error ("%s/%s/%s: not a record cowherd wrote", cfg->state_dir, STATE_SUBDIR, uuid);
-    return -1;
-  }
-  list->boot_sec = (int64_t) since;
-  /* Later than now: written before a reboot, in a state_dir that kept it. */
-  list->age_sec = list->boot_sec <= now ? now - list->boot_sec : -1;
-  for (line = strtok_r (NULL, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
-    if (parse_line (line, cfg->instances_path, list) < 0) {
-      ch_made_clear (list);
-      ch_error ("%s/%s/%s: malformed line", cfg->state_dir, STATE_SUBDIR, uuid);
-      return -1;
-    }
   return 0;
 }
 
@@ -303,11 +376,22 @@ ch_state_save (const struct ch_config *cfg, const char *uuid, const struct ch_ma
   CLEANUP_FCLOSE FILE *fp = NULL;
   char tmp[64];
   int fd;
-  int64_t since = list->boot_sec;
+  struct ch_boot_clock start;
 
-  if (check_uuid (uuid) < 0 || (dfd = state_dir (cfg, true)) < 0 ||
-      (since == 0 && (since = boot_now ()) < 0))
+  if (list->boot_sec < 0) {
+    ch_error ("an incoming migration cannot have begun before this boot");
     return -1;
+  }
+  if (check_uuid (uuid) < 0 || ch_boot_clock_now (&start) < 0 ||
+      (dfd = state_dir (cfg, true)) < 0)
+    return -1;
+  /* A record of another boot keeps its boot: saving it again must not
+   * make it look fresh. */
+  if (list->boot_sec > 0) {
+    start.sec = list->boot_sec;
+    if (list->boot_id[0] != '\0')
+      memcpy (start.id, list->boot_id, sizeof start.id);
+  }
   snprintf (tmp, sizeof tmp, ".%s.%ld", uuid, (long) getpid ());
   unlinkat (dfd, tmp, 0);
   fd = openat (dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -317,10 +401,10 @@ ch_state_save (const struct ch_config *cfg, const char *uuid, const struct ch_ma
       close (fd);
     return -1;
   }
-  fputs (STATE_MAGIC, fp);
-  fputs (list->prepared ? STAGE_PREPARE : STAGE_MIGRATE, fp);
+  fprintf (fp, STATE_MAGIC "\n%s\nboot %s\n",
+           list->prepared ? STAGE_PREPARE : STAGE_MIGRATE, start.id);
   /* 0 would read as "now" again: a boot's first second counts as 1. */
-  fprintf (fp, "since %jd\n", (intmax_t) (since > 0 ? since : 1));
+  fprintf (fp, "since %jd\n", (intmax_t) (start.sec > 0 ? start.sec : 1));
   for (size_t i = 0; i < list->n; i++) {
     const struct ch_made *m = &list->v[i];
 

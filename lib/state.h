@@ -18,6 +18,8 @@
 
 /* Lists longer than this are refused (a domain has at most 256 disks). */
 #define CH_STATE_ENTRIES_MAX 1024
+/* A boot id as the kernel prints it: a uuid. */
+#define CH_BOOT_ID_LEN 36
 
 struct ch_made {
   char *path;
@@ -36,18 +38,35 @@ struct ch_made_list {
   /* As a record: prepare has run for the migration since migrate did, so
    * the next prepare of this uuid is a plain start. */
   bool prepared;
-  /* CLOCK_BOOTTIME seconds when the migration began (0: now, when saved):
-   * a wall clock stepped by NTP or by hand would open or close the window
-   * below.  ch_state_load sets AGE_SEC from it; -1: not of this boot. */
+  /* When the migration began: the kernel's boot id and CLOCK_BOOTTIME
+   * seconds in that boot (0: now, when saved).  A wall clock stepped by NTP
+   * or by hand would open or close the window below; a boot-clock reading
+   * means nothing without its boot.  ch_state_load sets AGE_SEC from them;
+   * -1: not provably of this boot (another boot id, a start later than
+   * now, or a record that names no boot). */
+  char boot_id[CH_BOOT_ID_LEN + 1];
   int64_t boot_sec;
   int64_t age_sec;
 };
+
+/* Now on the boot clock: the boot's id (/proc/sys/kernel/random/boot_id)
+ * and seconds since it, suspend included. */
+struct ch_boot_clock {
+  char id[CH_BOOT_ID_LEN + 1];
+  int64_t sec;
+};
+int ch_boot_clock_now (struct ch_boot_clock *now);
 
 /* migrate and the prepare that follows run within one libvirt call,
  * seconds apart.  An unprepared record older than this was left by a
  * migration libvirt gave up on before it started QEMU (it then runs no
  * stopped): a prepare seeing it is a plain start. */
 #define CH_STATE_PREPARE_WINDOW_SEC 300
+
+/* Does record LIST make this prepare part of its incoming migration?
+ * Only if prepare has not used it yet and it began in this boot, within
+ * the window. */
+bool ch_state_licenses_prepare (const struct ch_made_list *list);
 
 /* Append PATH, which is now the file or directory ST describes. */
 int ch_made_add (struct ch_made_list *list, const char *path, const struct stat *st);
@@ -62,8 +81,14 @@ int ch_state_exists (const struct ch_config *cfg, const char *uuid);
  * must lie in CFG's instances_path.  -1 with ch_error on a malformed or
  * unreadable record. */
 int ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_list *list);
-/* Replace the record of UUID by LIST, atomically.  LIST->boot_sec is
- * kept, or set to now if 0. */
+/* The record in BUF[0..LEN) (LEN bytes, a NUL is refused) into LIST, its
+ * age taken against NOW.  -1 with ch_error if it is not a record cowherd
+ * wrote or a path lies outside INSTANCES; LIST is then empty. */
+int ch_state_parse (const char *buf, size_t len, const char *instances,
+                    const struct ch_boot_clock *now, struct ch_made_list *list);
+/* Replace the record of UUID by LIST, atomically.  LIST's start is kept
+ * (with this boot's id when it names none), or set to now if boot_sec is
+ * 0; a negative boot_sec, before this boot, is refused. */
 int ch_state_save (const struct ch_config *cfg, const char *uuid,
                    const struct ch_made_list *list);
 int ch_state_remove (const struct ch_config *cfg, const char *uuid);
