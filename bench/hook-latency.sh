@@ -62,7 +62,7 @@ case $timer in
 loop) ;;
 hyperfine)
     command -v hyperfine >/dev/null || die "hyperfine missing (apt-get install -y hyperfine)"
-    hyperfine --help | grep -q -- '--input' ||
+    grep -q -- '--input' <<<"$(hyperfine --help)" ||
         die "$(hyperfine --version) has no --input (needs >= 1.16); use TIMER=loop"
     ;;
 *) die "TIMER must be loop or hyperfine" ;;

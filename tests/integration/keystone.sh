@@ -206,7 +206,7 @@ _ks_start() {
         if grep -qF "bound to TCP address 127.0.0.1:$port " "$out" 2>/dev/null &&
             grep -qF "spawned uWSGI master process (pid: $KEYSTONE_PID)" "$out" &&
             grep -q "WSGI app 0 (mountpoint='') ready" "$out" &&
-            curl -sf --max-time 10 "$KEYSTONE_URL" 2>/dev/null | grep -qF '"id": "v3.'; then
+            grep -qF '"id": "v3.' <<<"$(curl -sf --max-time 10 "$KEYSTONE_URL" 2>/dev/null)"; then
             mapfile -t _ks_worker_pids < <(sed -n 's/^spawned uWSGI worker [0-9]* (pid: \([0-9]*\),.*/\1/p' "$out")
             note "keystone up at $KEYSTONE_URL (uWSGI pid $KEYSTONE_PID," \
                 "worker ${_ks_worker_pids[*]}), answering after $(since_s "$t0") s"

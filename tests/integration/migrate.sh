@@ -51,6 +51,12 @@ mig_log() {
     cat "$(th_path B "$COWHERD_LOG")" 2>/dev/null || true
 }
 
+# mig_log_has [GREP OPTION...] PATTERN: B's cowherd log has a matching line
+# (grep reads the file itself: no pipe for it to close early).
+mig_log_has() {
+    grep -q "$@" "$(th_path B "$COWHERD_LOG")" 2>/dev/null
+}
+
 # assert_runs_on_b NAME: NAME runs on B and no longer on A.
 assert_runs_on_b() {
     local s

@@ -53,7 +53,7 @@ fi
 elapsed=$((SECONDS - t0))
 note "virsh start vm2 failed after ${elapsed} s as expected:"
 cat "$tmp/start2.out" >&2
-grep -i lock "$tmp/start2.out" | grep -qiE 'timed? ?out|timeout' ||
+grep -qiE 'lock.*(timed? ?out|timeout)|(timed? ?out|timeout).*lock' "$tmp/start2.out" ||
     die "the error does not say the lock timed out"
 [ "$elapsed" -lt 30 ] || die "the 1 s lock timeout took $elapsed s"
 state=$(virsh domstate vm2)

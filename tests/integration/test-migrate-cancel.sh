@@ -66,7 +66,7 @@ done
     { ls -l "$(th_path B "$NOVA_INSTANCES/$uuid")" >&2; mig_log >&2; die "B kept the instance directory"; }
 [ -f "$(th_path B "$NOVA_BASE/$sha")" ] || die "B lost the base (it is cache)"
 [ ! -e "$(th_path B /run/libvirt/cowherd/incoming/"$uuid")" ] || die "B kept its record"
-mig_log | grep -q "domain vm-abort: $top: removed (the incoming migration did not complete)" ||
+mig_log_has "domain vm-abort: $top: removed (the incoming migration did not complete)" ||
     { mig_log >&2; die "the removal was not logged"; }
 [ -z "$(th_b virsh -q list --all --name)" ] || die "B still knows vm-abort"
 [ "$(th_a virsh domstate vm-abort)" = paused ] || die "vm-abort left its state on A"

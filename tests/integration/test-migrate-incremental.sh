@@ -40,7 +40,7 @@ migrate() {
     assert_runs_on_b "$1"
 }
 check_origin() {
-    mig_log | grep -Eq "domain $1: disk $2: create-top .* \(chain from $3[^)]*\)*\): done" ||
+    mig_log_has -E "domain $1: disk $2: create-top .* \(chain from $3[^)]*\)*\): done" ||
         { mig_log >&2; die "$1/$2: no top created with its chain from $3"; }
 }
 
@@ -55,12 +55,12 @@ vm_xml vm-meta "$uuid" - 0 0 "$top" >"$tmp/vm-meta.xml"
 vm_start_a vm-meta "$tmp/vm-meta.xml"
 out=$(th_a "$COWHERD_CLI" annotate vm-meta) || die "cowherd annotate failed"
 [ "$out" = "vm-meta: disk vda: 1 backing level recorded" ] || die "annotate said: $out"
-th_a virsh metadata vm-meta --uri http://cowherd.dev/xmlns/chains/1.0 |
-    grep -q "<backing name=\"$NOVA_BASE/$sha\" format=\"raw\" size=\"67108864\"" ||
-    { th_a virsh metadata vm-meta --uri http://cowherd.dev/xmlns/chains/1.0 >&2; die "the live definition lacks the chain"; }
-th_a virsh metadata vm-meta --config --uri http://cowherd.dev/xmlns/chains/1.0 |
-    grep -q "<disk dev=\"vda\" format=\"qcow2\" size=\"1073741824\">" ||
-    die "the persistent definition lacks the chain"
+live=$(th_a virsh metadata vm-meta --uri http://cowherd.dev/xmlns/chains/1.0)
+grep -q "<backing name=\"$NOVA_BASE/$sha\" format=\"raw\" size=\"67108864\"" <<<"$live" ||
+    { printf '%s\n' "$live" >&2; die "the live definition lacks the chain"; }
+config=$(th_a virsh metadata vm-meta --config --uri http://cowherd.dev/xmlns/chains/1.0)
+grep -q "<disk dev=\"vda\" format=\"qcow2\" size=\"1073741824\">" <<<"$config" ||
+    { printf '%s\n' "$config" >&2; die "the persistent definition lacks the chain"; }
 peers_b "$file_peer"                          # no sftp: (b) cannot answer
 migrate vm-meta
 check_origin vm-meta vda "cowherd metadata"
@@ -76,7 +76,7 @@ qemu-io -r -U -c 'read -q -P 0x5a 0 4M' "json:$(th_chain_json B "$top")" ||
 th_b virsh -q destroy vm-meta >/dev/null
 [ -f "$(th_path B "$top")" ] || die "B's disk of vm-meta was removed after it ran on B"
 [ ! -e "$(th_path B /run/libvirt/cowherd/incoming/"$uuid")" ] || die "B's record outlived the domain"
-mig_log | grep -q "domain vm-meta: it ran here: the incoming migration completed; its disks stay" ||
+mig_log_has "domain vm-meta: it ran here: the incoming migration completed; its disks stay" ||
     { mig_log >&2; die "the stop of vm-meta on B was not logged"; }
 
 # ---- (b) the source's header, over sftp ------------------------------------------
@@ -138,7 +138,7 @@ th_a "$COWHERD_CLI" annotate vm-legacy >/dev/null || die "cowherd annotate faile
 migrate vm-legacy
 check_origin vm-legacy vda "cowherd metadata, as the source's header"
 th_same_disk "$top" || die "vm-legacy: B's chain differs from A's"
-mig_log | grep -q "disk vda: copy-extend $NOVA_BASE/${sha}_1: done" ||
+mig_log_has "disk vda: copy-extend $NOVA_BASE/${sha}_1: done" ||
     die "vm-legacy: B did not rebuild ${sha}_1 from its original"
 
 # ---- root + ephemeral + swap, from Nova's metadata -----------------------------------

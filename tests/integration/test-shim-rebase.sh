@@ -240,7 +240,7 @@ cp "$tmp/pristine-image-dotdot" "$INST/disk"
 lines=$(log_count .)
 "$tmp/bin/qemu-img" rebase -q -f qcow2 -F raw -b "$NOVA_BASE/${A}_2" \
     "$NOVA_INSTANCES/via/../${INST##*/}/disk"
-tail -n +"$((lines + 1))" "$COWHERD_LOG" | grep -q "full rebase: .*different originals" ||
+grep -q "full rebase: .*different originals" <<<"$(tail -n +"$((lines + 1))" "$COWHERD_LOG")" ||
     { show_log; die "image-dotdot: the proof looked at the lexical path's disk"; }
 cmp -s "$INST/disk" "$tmp/pristine-image-dotdot" || die "image-dotdot: the lexical path's disk changed"
 note "image-dotdot: full rebase of the disk the kernel reaches"
