@@ -142,5 +142,5 @@ main (void)
     cmocka_unit_test (test_refused),
   };
 
-  return cmocka_run_group_tests (tests, NULL, NULL);
+  return tu_run_group_tests (tests, NULL, NULL);
 }

@@ -1016,5 +1016,7 @@ main (void)
 #undef T
   };
 
-  return cmocka_run_group_tests (tests, group_setup, group_teardown);
+  tu_require (PYTHON, "python3");
+  tu_require ("/usr/bin/openssl", "openssl");
+  return tu_run_group_tests (tests, group_setup, group_teardown);
 }

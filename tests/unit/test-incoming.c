@@ -884,5 +884,5 @@ main (void)
 #undef T
   };
 
-  return cmocka_run_group_tests (tests, NULL, NULL);
+  return tu_run_group_tests (tests, NULL, NULL);
 }

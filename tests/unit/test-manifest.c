@@ -251,5 +251,5 @@ main (void)
     cmocka_unit_test (test_format_refuses),
   };
 
-  return cmocka_run_group_tests (tests, NULL, NULL);
+  return tu_run_group_tests (tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -14,6 +15,37 @@
 #include "runcmd.h"
 
 char tmpdir[64];
+static int skipped;
+
+void
+tu_skip (const char *fmt, ...)
+{
+  char why[512];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (why, sizeof why, fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "*** SKIP: %s ***\n", why);
+  skipped++;
+  skip ();
+  abort ();           /* skip () does not return */
+}
+
+void
+tu_require (const char *path, const char *package)
+{
+  if (access (path, X_OK) < 0) {
+    fprintf (stderr, "*** SKIP: %s missing (install %s) ***\n", path, package);
+    exit (77);
+  }
+}
+
+int
+tu_exit_status (int failed)
+{
+  return failed > 0 ? 1 : skipped > 0 ? 77 : 0;
+}
 
 static int
 rm_one (const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -74,6 +106,8 @@ qemu_img (const char *arg, ...)
   size_t n = 0;
   va_list ap;
 
+  if (access (QEMU_IMG, X_OK) < 0)
+    tu_skip (QEMU_IMG " missing (install qemu-utils)");
   argv[n++] = (char *) QEMU_IMG;
   va_start (ap, arg);
   for (const char *a = arg; a != NULL; a = va_arg (ap, const char *)) {
