@@ -15,6 +15,7 @@
 #include "chain.h"
 #include "cleanup.h"
 #include "cli.h"
+#include "domain_xml.h"
 #include "error.h"
 #include "fsutil.h"
 #include "log.h"

@@ -6,6 +6,7 @@
 
 #include "cleanup.h"
 #include "cowherd-build.h"
+#include "domain_xml.h"
 #include "error.h"
 #include "log.h"
 

@@ -12,8 +12,8 @@
 
 #include "cleanup.h"
 #include "error.h"
-#include "executor.h"
 #include "fsutil.h"
+#include "io.h"
 #include "glance.h"
 #include "http.h"
 #include "keystone.h"
@@ -69,7 +69,7 @@ read_token (struct job *j)
     ch_error ("%s: %m", j->cfg->glance_token_file);
     return -1;
   }
-  n = read (fd, j->token, TOKEN_MAX);
+  n = ch_read_full (fd, j->token, TOKEN_MAX, -1);
   if (n < 0) {
     ch_error ("%s: %m", j->cfg->glance_token_file);
     return -1;
@@ -235,10 +235,8 @@ sha256_fd (int fd, char hex[65])
     goto out;
   }
   for (;;) {
-    ssize_t n = pread (fd, buf, 1 << 20, off);
+    ssize_t n = ch_read_full (fd, buf, 1 << 20, off);
 
-    if (n < 0 && errno == EINTR)
-      continue;
     if (n < 0) {
       ch_error ("read: %m");
       goto out;
@@ -255,35 +253,6 @@ sha256_fd (int fd, char hex[65])
  out:
   EVP_MD_CTX_free (ctx);
   return r;
-}
-
-/* Publish build-dir file TMP as _base/NAME: owned like _base, 0644,
- * durable, never replacing anything. */
-static int
-publish (struct job *j, int fd, const char *tmp, const char *name)
-{
-  if (ch_own_like (fd, j->base_fd, name) < 0)
-    return -1;
-  /* As Nova leaves its bases, and so a peer's web server can read them
-   * (the build file was 0600 while it was being written). */
-  if (fchmod (fd, 0644) < 0) {
-    ch_error ("chmod %s: %m", tmp);
-    return -1;
-  }
-  if (fsync (fd) < 0) {
-    ch_error ("fsync %s: %m", tmp);
-    return -1;
-  }
-  if (renameat2 (j->tmp_fd, tmp, j->base_fd, name, RENAME_NOREPLACE) < 0 &&
-      (errno != EINVAL || renameat (j->tmp_fd, tmp, j->base_fd, name) < 0)) {
-    ch_error ("rename into %s/%s: %m", j->cfg->base_dir, name);
-    return -1;
-  }
-  if (fsync (j->base_fd) < 0) {
-    ch_error ("fsync %s: %m", j->cfg->base_dir);
-    return -1;
-  }
-  return 0;
 }
 
 static int
@@ -323,7 +292,7 @@ write_manifest (struct job *j, int fd, const struct origin *o)
   }
   /* A manifest left from an earlier copy of this entry is replaced. */
   unlinkat (j->base_fd, mname, 0);
-  return publish (j, mfd, mname, mname);
+  return ch_publish (mfd, j->tmp_fd, mname, j->base_fd, j->cfg->base_dir, mname);
 }
 
 /* An http.c error without its "GET <url>: " prefix, for the summary. */
@@ -449,7 +418,7 @@ deliver (struct job *j, struct ch_fetch_result *res, bool qcow2, const char *wha
       o->sha256 = NULL;            /* that was the qcow2's */
     }
   }
-  if (publish (j, pub_fd, pub_tmp, j->name) < 0)
+  if (ch_publish (pub_fd, j->tmp_fd, pub_tmp, j->base_fd, j->cfg->base_dir, j->name) < 0)
     return -1;
   /* The base is good without it; a peer just will not take it from us. */
   if (write_manifest (j, pub_fd, o) < 0)

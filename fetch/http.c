@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "hashpipe.h"
+#include "io.h"
 
 #define USER_AGENT "cowherd/0.1"
 #define MAX_HOPS 3
@@ -583,23 +584,14 @@ all_zero (const unsigned char *p, size_t len)
 static int
 write_all (struct dl *x, const unsigned char *p, size_t len, uint64_t at)
 {
-  while (len > 0) {
-    ssize_t w = pwrite (x->fd, p, len, (off_t) at);
-
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0) {
-      set_why (x, "write: %m");
-      if (!x->write_failed || at < x->bad_at)
-        x->bad_at = at;
-      x->write_failed = true;
-      return -1;
-    }
-    p += w;
-    len -= (size_t) w;
-    at += (uint64_t) w;
-  }
-  return 0;
+  if (ch_write_full (x->fd, p, len, (off_t) at) == 0)
+    return 0;
+  set_why (x, "write: %m");
+  /* Part of the run may be on disk: it is right up to the run's start. */
+  if (!x->write_failed || at < x->bad_at)
+    x->bad_at = at;
+  x->write_failed = true;
+  return -1;
 }
 
 /* Write whole blocks at x->off (aligned), leaving zero blocks as holes and
@@ -773,10 +765,8 @@ hash_existing (struct dl *x, uint64_t n)
   }
   for (uint64_t at = 0; at < n; ) {
     size_t want = n - at < READBACK_BUF ? (size_t) (n - at) : READBACK_BUF;
-    ssize_t r = pread (x->fd, buf, want, (off_t) at);
+    ssize_t r = ch_read_full (x->fd, buf, want, (off_t) at);
 
-    if (r < 0 && errno == EINTR)
-      continue;
     if (r <= 0) {
       set_why (x, "reading back the partial file: %s",
                r < 0 ? strerror (errno) : "it shrank");

@@ -13,6 +13,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "io.h"
 #include "pathutil.h"
 
 /* Image endpoints named in an error message. */
@@ -26,7 +27,8 @@ read_password (const char *path, char *buf)
 {
   CLEANUP_CLOSE int fd = -1;
   const size_t room = CH_KEYSTONE_PASSWORD_MAX + 2;
-  size_t n = 0;
+  size_t n;
+  ssize_t r;
   struct stat st;
 
   fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -42,19 +44,11 @@ read_password (const char *path, char *buf)
     ch_error ("[keystone] password_file %s: not a regular file", path);
     return -1;
   }
-  while (n < room) {
-    ssize_t r = read (fd, buf + n, room - n);
-
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0) {
-      ch_error ("[keystone] password_file %s: %m", path);
-      return -1;
-    }
-    if (r == 0)
-      break;
-    n += (size_t) r;
+  if ((r = ch_read_full (fd, buf, room, -1)) < 0) {
+    ch_error ("[keystone] password_file %s: %m", path);
+    return -1;
   }
+  n = (size_t) r;
   buf[n] = '\0';
   if (n > 0 && buf[n - 1] == '\n')
     buf[--n] = '\0';

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "domain.h"
+#include "domain_xml.h"
 #include "pathutil.h"
 #include "planner.h"
 

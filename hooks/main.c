@@ -19,7 +19,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "cowherd-build.h"
-#include "domain.h"
+#include "domain_xml.h"
 #include "error.h"
 #include "executor.h"
 #include "log.h"

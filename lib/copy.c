@@ -10,6 +10,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "io.h"
 
 #define RW_BUF (1024 * 1024)
 
@@ -25,10 +26,8 @@ copy_rw (int src, int dst, off_t off, off_t len)
   }
   while (len > 0) {
     size_t want = len < RW_BUF ? (size_t) len : RW_BUF;
-    ssize_t r = pread (src, buf, want, off);
+    ssize_t r = ch_read_full (src, buf, want, off);
 
-    if (r < 0 && errno == EINTR)
-      continue;
     if (r < 0) {
       ch_error ("read: %m");
       return -1;
@@ -37,16 +36,9 @@ copy_rw (int src, int dst, off_t off, off_t len)
       ch_error ("source shrank while being copied");
       return -1;
     }
-    for (ssize_t done = 0; done < r; ) {
-      ssize_t w = pwrite (dst, buf + done, (size_t) (r - done), off + done);
-
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0) {
-        ch_error ("write: %m");
-        return -1;
-      }
-      done += w;
+    if (ch_write_full (dst, buf, (size_t) r, off) < 0) {
+      ch_error ("write: %m");
+      return -1;
     }
     off += r;
     len -= r;

@@ -167,30 +167,6 @@ fill_swap (const struct ctx *c, const struct ch_action *a, int tmp_fd)
   return ch_run_fd ((char *const[]) { c->cfg->mkswap, (char *) CH_RUN_FD_PATH, NULL }, tmp_fd);
 }
 
-/* Move the finished entry into _base, never replacing one someone else
- * made, and make the new name durable. */
-static int
-publish (const struct ctx *c, const char *name)
-{
-  if (renameat2 (c->tmp_fd, name, c->base_fd, name, RENAME_NOREPLACE) < 0) {
-    if (errno != EINVAL) {
-      ch_error ("rename into %s/%s: %m", c->cfg->base_dir, name);
-      return -1;
-    }
-    /* No RENAME_NOREPLACE on this filesystem: the lock and the check
-     * under it stand in for it. */
-    if (renameat (c->tmp_fd, name, c->base_fd, name) < 0) {
-      ch_error ("rename into %s/%s: %m", c->cfg->base_dir, name);
-      return -1;
-    }
-  }
-  if (fsync (c->base_fd) < 0) {
-    ch_error ("fsync %s: %m", c->cfg->base_dir);
-    return -1;
-  }
-  return 0;
-}
-
 static int
 create_entry (struct ctx *c, const struct ch_action *a, fill_fn fill, bool *made)
 {
@@ -218,13 +194,8 @@ create_entry (struct ctx *c, const struct ch_action *a, fill_fn fill, bool *made
     ch_error ("create %s/%s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR, a->name);
     return -1;
   }
-  if (ch_own_like (fd, c->base_fd, a->path) < 0 || fill (c, a, fd) < 0)
-    goto undo;
-  if (fsync (fd) < 0) {
-    ch_error ("fsync %s: %m", a->path);
-    goto undo;
-  }
-  if (publish (c, a->name) < 0)
+  if (fill (c, a, fd) < 0 ||
+      ch_publish (fd, c->tmp_fd, a->name, c->base_fd, c->cfg->base_dir, a->name) < 0)
     goto undo;
   *made = true;
   return 0;

@@ -1,7 +1,10 @@
 /* cowherd: carry out a plan.  Every entry is created under Nova's lock for
  * it, written under a temporary name in a private directory beside the
  * entries, fsync'd, renamed into place without replacing anything, and the
- * directory fsync'd: it appears whole or not at all. */
+ * directory fsync'd: it appears whole or not at all.  The private
+ * directory is CH_TEMP_DIR (fsutil.h), where an entry is built under its
+ * final name; a leftover (its writer died) is removed under the entry's
+ * lock before the entry is made again. */
 #ifndef COWHERD_EXECUTOR_H
 #define COWHERD_EXECUTOR_H
 
@@ -10,11 +13,6 @@
 
 #include "config.h"
 #include "planner.h"
-
-/* Entries are built in this private directory of _base (0700, root's) under
- * their final name, then renamed into _base.  A leftover (its writer died)
- * is removed under the entry's lock before the entry is made again. */
-#define CH_TEMP_DIR ".cowherd-tmp"
 
 struct ch_exec_opts {
   const char *domain;       /* for log lines */

@@ -108,3 +108,29 @@ ch_open_private_dir (int dir_fd, const char *dir_path, const char *name)
   }
   return fd;
 }
+
+int
+ch_publish (int fd, int tmp_dir_fd, const char *tmp, int dir_fd, const char *dir_path,
+            const char *name)
+{
+  if (ch_own_like (fd, dir_fd, name) < 0)
+    return -1;
+  if (fchmod (fd, 0644) < 0) {
+    ch_error ("chmod %s: %m", tmp);
+    return -1;
+  }
+  if (fsync (fd) < 0) {
+    ch_error ("fsync %s: %m", tmp);
+    return -1;
+  }
+  if (renameat2 (tmp_dir_fd, tmp, dir_fd, name, RENAME_NOREPLACE) < 0 &&
+      (errno != EINVAL || renameat (tmp_dir_fd, tmp, dir_fd, name) < 0)) {
+    ch_error ("rename into %s/%s: %m", dir_path, name);
+    return -1;
+  }
+  if (fsync (dir_fd) < 0) {
+    ch_error ("fsync %s: %m", dir_path);
+    return -1;
+  }
+  return 0;
+}

@@ -23,4 +23,18 @@ int ch_own_like (int fd, int dir_fd, const char *what);
  * built there could be swapped for a symlink.  DIR_PATH is for messages. */
 int ch_open_private_dir (int dir_fd, const char *dir_path, const char *name);
 
+/* Where cowherd builds _base entries before publishing them: a private
+ * directory inside _base (same filesystem, so the rename is atomic). */
+#define CH_TEMP_DIR ".cowherd-tmp"
+
+/* Publish FD, built as TMP in directory TMP_DIR_FD, as NAME in directory
+ * DIR_FD (DIR_PATH, for messages): owned like DIR_FD and mode 0644 (as
+ * Nova leaves its bases, readable by a peer's web server), its data
+ * durable, renamed in without replacing anything, and the rename durable.
+ * Where the filesystem has no RENAME_NOREPLACE, the caller's lock on NAME
+ * (held, with NAME checked absent under it) stands in for it.  0, or -1
+ * with ch_error; TMP is then still there for the caller to remove. */
+int ch_publish (int fd, int tmp_dir_fd, const char *tmp, int dir_fd, const char *dir_path,
+                const char *name);
+
 #endif

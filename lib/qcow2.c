@@ -8,6 +8,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "io.h"
 
 /* Fixed header layout (docs/interop/qcow2.txt), big-endian. */
 #define HDR_VERSION          4
@@ -279,28 +280,6 @@ ch_qcow2_parse (const uint8_t *buf, size_t len, struct ch_qcow2_info *out)
   return -1;
 }
 
-/* pread up to COUNT bytes at 0; fewer only at end of file. */
-static ssize_t
-pread_full (int fd, uint8_t *buf, size_t count)
-{
-  size_t got = 0;
-
-  while (got < count) {
-    ssize_t r = pread (fd, buf + got, count - got, (off_t) got);
-
-    if (r == -1) {
-      if (errno == EINTR)
-        continue;
-      ch_error ("read image header: %m");
-      return -1;
-    }
-    if (r == 0)
-      break;
-    got += (size_t) r;
-  }
-  return (ssize_t) got;
-}
-
 int
 ch_qcow2_read (int fd, struct ch_qcow2_info *out)
 {
@@ -311,9 +290,11 @@ ch_qcow2_read (int fd, struct ch_qcow2_info *out)
     ch_error ("malloc: %m");
     return -1;
   }
-  n = pread_full (fd, buf, CH_QCOW2_HEADER_READ_MAX);
-  if (n == -1)
+  n = ch_read_full (fd, buf, CH_QCOW2_HEADER_READ_MAX, 0);
+  if (n == -1) {
+    ch_error ("read image header: %m");
     return -1;
+  }
   return ch_qcow2_parse (buf, (size_t) n, out);
 }
 
@@ -323,9 +304,11 @@ ch_probe_format (int fd, enum ch_fmt *fmt)
   uint8_t buf[4];
   ssize_t n;
 
-  n = pread_full (fd, buf, sizeof buf);
-  if (n == -1)
+  n = ch_read_full (fd, buf, sizeof buf, 0);
+  if (n == -1) {
+    ch_error ("read image header: %m");
     return -1;
+  }
   *fmt = ch_qcow2_is_qcow2 (buf, (size_t) n) ? CH_FMT_QCOW2 : CH_FMT_RAW;
   return 0;
 }

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "config.h"
 #include "fsutil.h"
+#include "io.h"
 #include "lock.h"
 #include "manifest.h"
 #include "naming.h"
@@ -158,10 +159,8 @@ zeros_from (int fd, const char *path, uint64_t from, char *why, size_t len)
       return no (why, len, "out of memory");
     for (off_t at = data; at < hole; ) {
       size_t want = hole - at < ZERO_CHUNK ? (size_t) (hole - at) : ZERO_CHUNK;
-      ssize_t r = pread (fd, buf, want, at);
+      ssize_t r = ch_read_full (fd, buf, want, at);
 
-      if (r < 0 && errno == EINTR)
-        continue;
       if (r <= 0)
         return no (why, len, "reading %s: %s", path, r < 0 ? strerror (errno) : "short file");
       if (buf[0] != 0 || memcmp (buf, buf + 1, (size_t) r - 1) != 0)

@@ -12,6 +12,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "io.h"
 #include "log.h"
 #include "pathutil.h"
 #include "qcow2.h"
@@ -96,7 +97,7 @@ ch_boot_clock_now (struct ch_boot_clock *now)
   char buf[CH_BOOT_ID_LEN + 2];
   ssize_t r;
 
-  if (fd < 0 || (r = read (fd, buf, sizeof buf)) < 0) {
+  if (fd < 0 || (r = ch_read_full (fd, buf, sizeof buf, -1)) < 0) {
     ch_error ("%s: %m", BOOT_ID_PATH);
     return -1;
   }
@@ -334,7 +335,6 @@ ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_lis
   CLEANUP_CLOSE int dfd = -1, fd = -1;
   CLEANUP_FREE char *buf = NULL;
   size_t len = 0;
-  ssize_t r = 0;
   struct ch_boot_clock now;
 
   *list = (struct ch_made_list) { 0 };
@@ -349,15 +349,12 @@ ch_state_load (const struct ch_config *cfg, const char *uuid, struct ch_made_lis
     ch_error ("%s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, uuid);
     return -1;
   }
-  if ((buf = malloc (STATE_FILE_MAX + 1)) == NULL) {
-    ch_error ("malloc: %m");
-    return -1;
-  }
-  while (len < STATE_FILE_MAX + 1 &&
-         ((r = read (fd, buf + len, STATE_FILE_MAX + 1 - len)) > 0 || (r < 0 && errno == EINTR)))
-    len += r > 0 ? (size_t) r : 0;
-  if (r < 0) {
-    ch_error ("%s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, uuid);
+  if (ch_read_all (fd, STATE_FILE_MAX, &buf, &len) < 0) {
+    if (errno == EFBIG)
+      ch_error ("%s/%s/%s: not a record cowherd wrote (too large)", cfg->state_dir,
+                STATE_SUBDIR, uuid);
+    else
+      ch_error ("%s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, uuid);
     return -1;
   }
   if (ch_boot_clock_now (&now) < 0)

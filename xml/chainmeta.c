@@ -1,6 +1,6 @@
 /* cowherd: write cowherd's chain metadata (the reading half is in
  * domain.c, with the rest of the domain XML). */
-#include "domain.h"
+#include "domain_xml.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -21,7 +21,7 @@
 #include <libxml/globals.h>
 
 #include "cleanup.h"
-#include "domain.h"
+#include "domain_xml.h"
 #include "error.h"
 
 #define NOVA_DIR "/var/lib/nova/instances/8a3c1e4f-6b2d-4c5e-9f10-2b3a4c5d6e7f"

@@ -16,7 +16,7 @@
 
 #include "cleanup.h"
 #include "config.h"
-#include "domain.h"
+#include "domain_xml.h"
 #include "error.h"
 #include "incoming.h"
 #include "manifest.h"

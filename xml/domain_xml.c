@@ -5,7 +5,7 @@
  * hostile: no DTDs, no entities, no network, bounded size and depth.  As in
  * libvirt's virxml.c there is one entry point into libxml2 (parse_xml) and
  * small typed getters that return 1 found, 0 absent, -1 error. */
-#include "domain.h"
+#include "domain_xml.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -25,8 +25,6 @@
 #define VALUE_MAX 4096
 /* Deepest <backingStore> chain accepted. */
 #define BACKING_MAX 64
-/* First read size in ch_domain_read_fd; grows by doubling. */
-#define READ_CHUNK (64 * 1024)
 
 static inline void xml_freedocp (xmlDocPtr *d) { if (*d) xmlFreeDoc (*d); }
 static inline void xml_freep (xmlChar **s) { if (*s) xmlFree (*s); }
@@ -39,35 +37,6 @@ xml_freectxtp (xmlParserCtxtPtr *c)
 #define CLEANUP_XMLDOC  __attribute__((cleanup (xml_freedocp)))
 #define CLEANUP_XMLCTXT __attribute__((cleanup (xml_freectxtp)))
 #define CLEANUP_XMLFREE __attribute__((cleanup (xml_freep)))
-
-void
-ch_domain_free (struct ch_domain *dom)
-{
-  if (dom == NULL)
-    return;
-  free (dom->name);
-  free (dom->uuid);
-  for (size_t i = 0; i < dom->n_disks; i++) {
-    struct ch_disk *d = &dom->disks[i];
-
-    free (d->target);
-    free (d->device);
-    free (d->source);
-    for (size_t j = 0; j < d->n_backing; j++)
-      free (d->backing[j].path);
-    free (d->backing);
-    free (d->meta.error);
-    for (size_t j = 0; j < d->meta.n_levels; j++)
-      free (d->meta.levels[j].name);
-    free (d->meta.levels);
-  }
-  free (dom->disks);
-  free (dom->nova.name);
-  free (dom->nova.flavor_name);
-  free (dom->nova.root_type);
-  free (dom->nova.root_uuid);
-  free (dom);
-}
 
 /* ---- Input checks done before libxml2 sees a byte. ---- */
 
@@ -843,50 +812,4 @@ ch_domain_read_fd (int fd, struct ch_domain **out)
   if (ch_domain_read_raw (fd, &buf, &len) < 0)
     return -1;
   return ch_domain_parse (buf, len, out);
-}
-
-int
-ch_domain_read_raw (int fd, char **out, size_t *out_len)
-{
-  CLEANUP_FREE char *buf = NULL;
-  size_t size = 0, len = 0;
-
-  *out = NULL;
-  *out_len = 0;
-  /* Read one byte past the cap so "exactly the cap" and "more" differ. */
-  for (;;) {
-    ssize_t r;
-
-    if (len == size) {
-      size_t nsize = size ? size * 2 : READ_CHUNK;
-      char *nbuf;
-
-      if (nsize > (size_t) CH_DOMAIN_XML_MAX + 1)
-        nsize = (size_t) CH_DOMAIN_XML_MAX + 1;
-      if (nsize <= size) {
-        ch_error ("domain XML larger than %d MiB", CH_DOMAIN_XML_MAX >> 20);
-        return -1;
-      }
-      nbuf = realloc (buf, nsize);
-      if (nbuf == NULL) {
-        ch_error ("realloc: %m");
-        return -1;
-      }
-      buf = nbuf;
-      size = nsize;
-    }
-    r = read (fd, buf + len, size - len);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      ch_error ("domain XML: read: %m");
-      return -1;
-    }
-    if (r == 0)
-      break;
-    len += (size_t) r;
-  }
-  *out = CH_STEAL (buf);
-  *out_len = len;
-  return 0;
 }

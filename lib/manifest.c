@@ -16,6 +16,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "io.h"
 #include "naming.h"
 
 /* A manifest is flat; deeper documents are not ours. */
@@ -251,7 +252,7 @@ ch_manifest_read_current (int base_fd, const char *leaf, const struct stat *fst,
     return false;
   if ((buf = malloc (CH_MANIFEST_MAX + 1)) == NULL)
     return false;
-  n = pread (fd, buf, CH_MANIFEST_MAX, 0);
+  n = ch_read_full (fd, buf, CH_MANIFEST_MAX, 0);
   if (n <= 0 || ch_manifest_parse (buf, (size_t) n, m) < 0)
     return false;
   if (strcmp (m->name, leaf) != 0 || m->size != (uint64_t) fst->st_size)
