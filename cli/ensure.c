@@ -94,8 +94,11 @@ cmd_ensure (struct cli *cli, int argc, char *argv[])
     fprintf (stderr, "usage: cowherd ensure [--dry-run] [--incoming] FILE|-\n");
     return 2;
   }
-  if (cli_load_config (cli) < 0 || cli_read_domain (argv[optind], &dom) < 0 ||
-      plan (cli, dom, incoming, &inc, &p) < 0) {
+  if (cli_load_config (cli) < 0 || cli_read_domain (argv[optind], &dom) < 0)
+    return -1;
+  if (plan (cli, dom, incoming, &inc, &p) < 0) {
+    /* Exit 1 with one line naming the domain: the hook passes it on. */
+    ch_error_prefix ("domain %s", dom->name);
     ch_incoming_clear (&inc);
     return -1;
   }

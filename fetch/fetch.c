@@ -295,17 +295,6 @@ write_manifest (struct job *j, int fd, const struct origin *o)
   return ch_publish (mfd, j->tmp_fd, mname, j->base_fd, j->cfg->base_dir, mname);
 }
 
-/* An http.c error without its "GET <url>: " prefix, for the summary. */
-static const char *
-short_error (const char *err)
-{
-  const char *p;
-
-  if (strncmp (err, "GET ", 4) == 0 && (p = strstr (err + 4, ": ")) != NULL)
-    return p + 2;
-  return err;
-}
-
 /* Record what source LABEL answered, for the error if every source fails. */
 static void
 answer (struct job *j, const char *label, const char *why)
@@ -316,30 +305,23 @@ answer (struct job *j, const char *label, const char *why)
             ANSWER_MAX, why);
 }
 
-/* A download's error says the source served another file than it promised
- * (size or hash mismatch, larger than announced): not worth resuming. */
-static bool
-wrong_file (const char *err)
-{
-  return strstr (err, "mismatch") != NULL || strstr (err, "larger than") != NULL;
-}
-
-/* A download failed on this host's side (disk full, I/O error): another
+/* The download failed on this host's side (disk full, I/O error): another
  * source would fail the same way. */
 static bool
-local_failure (const char *err)
+local_failure (void)
 {
-  return strstr (err, ": write: ") != NULL || strstr (err, ": ftruncate: ") != NULL ||
-         strstr (err, ": fstat: ") != NULL || strstr (err, "reading back the partial file");
+  return ch_error_kind () == CH_ERR_IO || ch_error_kind () == CH_ERR_NO_SPACE;
 }
 
-/* The filesystem filled up.  The partial download is dropped rather than
- * kept for a resume: _base usually shares its filesystem with the
- * instances' disks, and guests must not be left without room to write. */
+/* What the build file holds is not worth resuming: the source served
+ * another file than it promised (size or digest), or the filesystem
+ * filled up.  A full disk drops the partial download rather than keeping
+ * it: _base usually shares its filesystem with the instances' disks, and
+ * guests must not be left without room to write. */
 static bool
-disk_full (const char *err)
+not_worth_resuming (void)
 {
-  return strstr (err, strerror (ENOSPC)) != NULL || strstr (err, strerror (EDQUOT)) != NULL;
+  return ch_error_kind () == CH_ERR_CORRUPT || ch_error_kind () == CH_ERR_NO_SPACE;
 }
 
 /* Open (once) the build file in the private build directory.  A partial
@@ -470,6 +452,7 @@ try_peer (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_res
   char shown[1024], label[1100], why[CH_ERROR_MAX], sha[65], source[1100];
   enum ch_peer_answer a;
   enum ch_fmt fmt;
+  uint64_t got = 0;
   int r;
 
   ch_peer_display (peer, shown, sizeof shown);
@@ -485,24 +468,21 @@ try_peer (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_res
     return -1;
   /* The manifest was a small request; the file is worth the retries. */
   dl_http.retries = j->cfg->retries;
-  if (ch_peer_download (&dl_http, peer, &m, j->dl_fd, req->progress, req->opaque, sha) < 0) {
-    const char *err = ch_last_error ();
-
-    if (local_failure (err)) {
-      if (disk_full (err))
-        discard_download (j);
-      return -1;
-    }
-    if (wrong_file (err)) {
+  if (ch_peer_download (&dl_http, peer, &m, j->dl_fd, req->progress, req->opaque, sha,
+                        &got) < 0) {
+    if (not_worth_resuming ())
       discard_download (j);
+    if (local_failure ())
+      return -1;
+    if (ch_error_kind () == CH_ERR_CORRUPT) {
       ch_log (LOG_WARNING, "fetch %s: %s serves a different file than its manifest: %s",
-              j->name, label, short_error (err));
-      answer (j, label, strstr (err, "hash mismatch") ? "serves a different file (sha256 mismatch)"
-                                                    : "serves a different file (size mismatch)");
+              j->name, label, ch_error_detail ());
+      answer (j, label, got == m.size ? "serves a different file (sha256 mismatch)"
+                                      : "serves a different file (size mismatch)");
     }
     else {
-      ch_log (LOG_WARNING, "fetch %s: %s: %s", j->name, label, short_error (err));
-      answer (j, label, short_error (err));
+      ch_log (LOG_WARNING, "fetch %s: %s: %s", j->name, label, ch_error_detail ());
+      answer (j, label, ch_error_detail ());
     }
     return 1;
   }
@@ -569,7 +549,7 @@ try_glance (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_r
   d.opaque = req->opaque;
   if (ch_http_download (&j->http, &d, j->dl_fd) < 0) {
     /* A wrong file is not worth resuming; a broken transfer is. */
-    if (wrong_file (ch_last_error ()) || disk_full (ch_last_error ()))
+    if (not_worth_resuming ())
       discard_download (j);
     goto refused;
   }
@@ -601,7 +581,7 @@ try_glance (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_r
   if (r != 1)
     return r;
  refused:
-  answer (j, "glance", short_error (ch_last_error ()));
+  answer (j, "glance", ch_error_detail ());
   return 1;
 }
 

@@ -289,14 +289,22 @@ backoff (int attempt)
   sleep (attempt < 3 ? 1u << attempt : 8u);
 }
 
-/* Why the transfer failed, for the one-line error. */
-static void
+/* Why the transfer failed, for the one-line error; its kind. */
+static enum ch_err
 describe (const struct req *r, CURLcode rc, char *out, size_t len)
 {
-  if (rc == CURLE_OPERATION_TIMEDOUT && strstr (r->err, "too slow"))
+  curl_off_t pretransfer = 0;
+
+  /* No overall timeout is set: a timeout once the connection (and the
+   * protocol's handshake) is up can only be the low-speed limit. */
+  if (rc == CURLE_OPERATION_TIMEDOUT &&
+      curl_easy_getinfo (r->c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) == CURLE_OK &&
+      pretransfer > 0) {
     snprintf (out, len, "stalled below 1 KiB/s for %ld s", r->h->stall_timeout);
-  else
-    snprintf (out, len, "%s", r->err[0] ? r->err : curl_easy_strerror (rc));
+    return CH_ERR_TIMED_OUT;
+  }
+  snprintf (out, len, "%s", r->err[0] ? r->err : curl_easy_strerror (rc));
+  return rc == CURLE_OPERATION_TIMEDOUT ? CH_ERR_TIMED_OUT : CH_ERR_FAILED;
 }
 
 /* Small bodies (JSON). */
@@ -431,12 +439,14 @@ small_request (const struct ch_http *h, const char *url, const char *json,
     code = 200;
   if (rc != CURLE_OK) {
     char why[CURL_ERROR_SIZE + 64];
+    enum ch_err kind = CH_ERR_REFUSED;
 
     if (b.too_big)
       snprintf (why, sizeof why, "response larger than %d MiB", CH_HTTP_JSON_MAX >> 20);
     else
-      describe (&r, rc, why, sizeof why);
-    ch_error ("%s %s: %s", method, url, why);
+      kind = describe (&r, rc, why, sizeof why);
+    ch_error_as (kind, "%s", why);
+    ch_error_prefix ("%s %s", method, url);
     req_close (&r);
     free (b.buf);
     free (hd.value);
@@ -516,18 +526,21 @@ ch_http_get_head (const struct ch_http *h, const char *url, unsigned char *buf, 
   }
   if (rc != CURLE_OK || (code != 0 && code != 200 && code != 206)) {
     char why[CURL_ERROR_SIZE + 64];
+    enum ch_err kind = CH_ERR_FAILED;
 
     if (rc != CURLE_OK)
-      describe (&r, rc, why, sizeof why);
+      kind = describe (&r, rc, why, sizeof why);
     else
       snprintf (why, sizeof why, "HTTP %ld", code);
-    ch_error ("GET %s: %s", url, why);
+    ch_error_as (kind, "%s", why);
+    ch_error_prefix ("GET %s", url);
     req_close (&r);
     return -1;
   }
   req_close (&r);
   if (hb.len == 0) {
-    ch_error ("GET %s: empty file", url);
+    ch_error_as (CH_ERR_REFUSED, "empty file");
+    ch_error_prefix ("GET %s", url);
     return -1;
   }
   return (long) hb.len;
@@ -560,11 +573,12 @@ struct dl {
   uint64_t bad_at;
   struct timespec last_progress;
   char why[256];                       /* the write side's reason to abort */
+  enum ch_err why_kind;
 };
 
 /* Keep the first reason: what follows an abort is only its consequence. */
-static void __attribute__((format (printf, 2, 3)))
-set_why (struct dl *x, const char *fmt, ...)
+static void __attribute__((format (printf, 3, 4)))
+set_why (struct dl *x, enum ch_err kind, const char *fmt, ...)
 {
   va_list ap;
 
@@ -573,6 +587,7 @@ set_why (struct dl *x, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (x->why, sizeof x->why, fmt, ap);
   va_end (ap);
+  x->why_kind = kind;
 }
 
 static bool
@@ -586,7 +601,7 @@ write_all (struct dl *x, const unsigned char *p, size_t len, uint64_t at)
 {
   if (ch_write_full (x->fd, p, len, (off_t) at) == 0)
     return 0;
-  set_why (x, "write: %m");
+  set_why (x, ch_err_of_io (errno), "write: %m");
   /* Part of the run may be on disk: it is right up to the run's start. */
   if (!x->write_failed || at < x->bad_at)
     x->bad_at = at;
@@ -660,11 +675,11 @@ restart (struct dl *x)
 {
   x->off = x->start = x->part_len = 0;
   if (ftruncate (x->fd, 0) < 0) {
-    set_why (x, "ftruncate: %m");
+    set_why (x, ch_err_of_io (errno), "ftruncate: %m");
     return -1;
   }
   if (x->hp && ch_hashpipe_reset (x->hp) < 0) {
-    set_why (x, "%s", ch_last_error ());
+    set_why (x, ch_error_kind (), "%s", ch_last_error ());
     return -1;
   }
   return 0;
@@ -689,11 +704,11 @@ check_response (struct dl *x)
   }
   curl_easy_getinfo (x->r.c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
   if (cl >= 0 && x->off + (uint64_t) cl > x->max) {
-    set_why (x, "larger than %" PRIu64 " bytes", x->max);
+    set_why (x, CH_ERR_CORRUPT, "larger than %" PRIu64 " bytes", x->max);
     return -1;
   }
   if (cl >= 0 && x->d->expect_size && x->off + (uint64_t) cl != x->d->expect_size) {
-    set_why (x, "size mismatch: the source has %" PRIu64 " bytes, expected %" PRIu64,
+    set_why (x, CH_ERR_CORRUPT, "size mismatch: the source has %" PRIu64 " bytes, expected %" PRIu64,
              x->off + (uint64_t) cl, x->d->expect_size);
     return -1;
   }
@@ -718,15 +733,15 @@ on_data (char *p, size_t size, size_t n, void *opaque)
   }
   x->seen = true;
   if (len > x->max - x->off) {
-    set_why (x, "larger than %" PRIu64 " bytes", x->max);
+    set_why (x, CH_ERR_CORRUPT, "larger than %" PRIu64 " bytes", x->max);
     return 0;
   }
   if (x->d->expect_size && len > x->d->expect_size - x->off) {
-    set_why (x, "larger than the expected %" PRIu64 " bytes", x->d->expect_size);
+    set_why (x, CH_ERR_CORRUPT, "larger than the expected %" PRIu64 " bytes", x->d->expect_size);
     return 0;
   }
   if (x->hp && ch_hashpipe_update (x->hp, p, len) < 0) {
-    set_why (x, "%s", ch_last_error ());
+    set_why (x, ch_error_kind (), "%s", ch_last_error ());
     return 0;
   }
   return sink (x, (const unsigned char *) p, len) < 0 ? 0 : len;
@@ -760,7 +775,7 @@ hash_existing (struct dl *x, uint64_t n)
     return 0;
   buf = malloc (READBACK_BUF);
   if (buf == NULL) {
-    set_why (x, "malloc: %m");
+    set_why (x, CH_ERR_FAILED, "malloc: %m");
     return -1;
   }
   for (uint64_t at = 0; at < n; ) {
@@ -768,12 +783,12 @@ hash_existing (struct dl *x, uint64_t n)
     ssize_t r = ch_read_full (x->fd, buf, want, (off_t) at);
 
     if (r <= 0) {
-      set_why (x, "reading back the partial file: %s",
+      set_why (x, r < 0 ? ch_err_of_io (errno) : CH_ERR_IO, "reading back the partial file: %s",
                r < 0 ? strerror (errno) : "it shrank");
       return -1;
     }
     if (ch_hashpipe_update (x->hp, buf, (size_t) r) < 0) {
-      set_why (x, "%s", ch_last_error ());
+      set_why (x, ch_error_kind (), "%s", ch_last_error ());
       return -1;
     }
     at += (uint64_t) r;
@@ -797,7 +812,7 @@ settle (struct dl *x)
     x->part_len = 0;
   }
   if (ftruncate (x->fd, (off_t) x->off) < 0) {
-    set_why (x, "ftruncate: %m");
+    set_why (x, ch_err_of_io (errno), "ftruncate: %m");
     return -1;
   }
   return r;
@@ -808,7 +823,7 @@ judge_status (struct dl *x, long code)
 {
   if (code == 200 || code == 206)
     return DONE;
-  set_why (x, "HTTP %ld", code);
+  set_why (x, code == 404 ? CH_ERR_NOT_FOUND : CH_ERR_FAILED, "HTTP %ld", code);
   if (code == 416 && x->start > 0)
     return RESTART;                    /* what we hold is not a prefix */
   return code >= 500 && code <= 599 ? TRANSIENT : FAILED;
@@ -836,7 +851,7 @@ attempt (struct dl *x)
     return judge_status (x, code);
   if (rc == CURLE_OK)
     return is_http (x->r.c) ? judge_status (x, code) : DONE;
-  describe (&x->r, rc, x->why, sizeof x->why);
+  x->why_kind = describe (&x->r, rc, x->why, sizeof x->why);
   if ((rc == CURLE_RANGE_ERROR || rc == CURLE_BAD_DOWNLOAD_RESUME) && x->start > 0)
     return RESTART;                    /* no ranges there, or a shorter file */
   return transient (rc, x->seen) ? TRANSIENT : FAILED;
@@ -894,7 +909,7 @@ verify (struct dl *x)
     char h[2][129];
 
     if (ch_hashpipe_final (x->hp, h) < 0) {
-      set_why (x, "%s", ch_last_error ());
+      set_why (x, ch_error_kind (), "%s", ch_last_error ());
       return -1;
     }
     if (d->hash_algo)
@@ -903,12 +918,12 @@ verify (struct dl *x)
       snprintf (d->got_sha256, sizeof d->got_sha256, "%.64s", h[d->hash_algo ? 1 : 0]);
   }
   if (d->expect_size && x->off != d->expect_size) {
-    set_why (x, "size mismatch: received %" PRIu64 " bytes, the source says %" PRIu64,
+    set_why (x, CH_ERR_CORRUPT, "size mismatch: received %" PRIu64 " bytes, the source says %" PRIu64,
              x->off, d->expect_size);
     return -1;
   }
   if (d->hash_algo && d->expect_hash && strcasecmp (d->got_hash, d->expect_hash) != 0) {
-    set_why (x, "hash mismatch: %s of what was received is %.16s..., the source says %.16s...",
+    set_why (x, CH_ERR_CORRUPT, "hash mismatch: %s of what was received is %.16s..., the source says %.16s...",
              d->hash_algo, d->got_hash, d->expect_hash);
     return -1;
   }
@@ -923,7 +938,7 @@ download (const struct ch_http *h, struct dl *x)
   bool resumed;
 
   if (fstat (x->fd, &st) < 0) {
-    set_why (x, "fstat: %m");
+    set_why (x, ch_err_of_io (errno), "fstat: %m");
     return -1;
   }
   x->off = (uint64_t) st.st_size;
@@ -989,8 +1004,10 @@ ch_http_download (const struct ch_http *h, struct ch_download *d, int dst_fd)
     curl_easy_setopt (x.r.c, CURLOPT_XFERINFODATA, &x);
   }
   r = download (h, &x);
-  if (r < 0)
-    ch_error ("GET %s: %s", d->url, x.why);
+  if (r < 0) {
+    ch_error_as (x.why_kind, "%s", x.why);
+    ch_error_prefix ("GET %s", d->url);
+  }
   req_close (&x.r);
   ch_hashpipe_free (x.hp);
   return r;

@@ -1,6 +1,7 @@
 /* cowherd: HTTP(S)/SFTP/FILE transfers with libcurl, for image sources.
- * Linked by cowherd-fetch and the CLI, never by the hook (libcurl's
- * dependencies cost more to load than the hook's whole budget). */
+ * Linked by the CLI (`cowherd fetch`, which the hook runs when it must),
+ * never by the hook or the shim (libcurl's dependencies cost more to load
+ * than the hook's whole budget). */
 #ifndef COWHERD_HTTP_H
 #define COWHERD_HTTP_H
 

@@ -1,7 +1,6 @@
 #include "peer.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,28 +11,6 @@
 #include "cleanup.h"
 #include "config.h"
 #include "error.h"
-
-static void __attribute__((format (printf, 3, 4)))
-say (char *why, size_t len, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (why, len, fmt, ap);
-  va_end (ap);
-}
-
-/* An http.c error without its "GET <url>: " prefix: the caller names the
- * peer, and the URL could carry a password. */
-static const char *
-strip_request (const char *err)
-{
-  const char *p;
-
-  if (strncmp (err, "GET ", 4) == 0 && (p = strstr (err + 4, ": ")) != NULL)
-    return p + 2;
-  return err;
-}
 
 static char *
 peer_url (const char *peer, const char *name, const char *suffix)
@@ -64,17 +41,14 @@ glance_hash_agrees (const struct ch_manifest *m, const struct ch_glance_image *i
   else if (strcasecmp (m->glance_hash_algo, "md5") == 0 && img->checksum[0])
     theirs = img->checksum;
   else if ((img->hash_algo[0] && img->hash_value[0]) || img->checksum[0]) {
-    say (why, len, "its manifest records a %s hash, Glance %s for image %s",
-         m->glance_hash_algo, img->hash_algo[0] ? img->hash_algo : "md5", img->id);
-    return false;
+    return ch_why (why, len, "its manifest records a %s hash, Glance %s for image %s",
+                   m->glance_hash_algo, img->hash_algo[0] ? img->hash_algo : "md5", img->id);
   }
   else
     return true;                       /* Glance records none */
-  if (strcasecmp (m->glance_hash, theirs) != 0) {
-    say (why, len, "its manifest records %s %.16s... for image %s, Glance %.16s...",
-         m->glance_hash_algo, m->glance_hash, img->id, theirs);
-    return false;
-  }
+  if (strcasecmp (m->glance_hash, theirs) != 0)
+    return ch_why (why, len, "its manifest records %s %.16s... for image %s, Glance %.16s...",
+                   m->glance_hash_algo, m->glance_hash, img->id, theirs);
   return true;
 }
 
@@ -88,38 +62,37 @@ ch_peer_manifest (const struct ch_http *h, const char *peer, const struct ch_pee
   memset (m, 0, sizeof *m);
   why[0] = '\0';
   if ((url = peer_url (peer, e->name, CH_MANIFEST_SUFFIX)) == NULL) {
-    say (why, why_len, "%s", ch_last_error ());
+    ch_why (why, why_len, "%s", ch_last_error ());
     return CH_PEER_DOWN;
   }
   if (ch_http_get (h, url, &body, &status) < 0) {
-    const char *err = strip_request (ch_last_error ());
-
-    say (why, why_len, "%s", err);
+    /* Not the URL: the caller names the peer, and it may carry a password. */
+    ch_why (why, why_len, "%s", ch_error_detail ());
     /* A document past http.c's bound is the peer's doing, not the link's. */
-    return strstr (err, "response larger than") ? CH_PEER_REFUSED : CH_PEER_DOWN;
+    return ch_error_kind () == CH_ERR_REFUSED ? CH_PEER_REFUSED : CH_PEER_DOWN;
   }
   if (status == 404) {
-    say (why, why_len, "no manifest (404)");
+    ch_why (why, why_len, "no manifest (404)");
     return CH_PEER_ABSENT;
   }
   if (status != 200) {
-    say (why, why_len, "manifest: HTTP %ld", status);
+    ch_why (why, why_len, "manifest: HTTP %ld", status);
     return CH_PEER_DOWN;
   }
   if (ch_manifest_parse (body, strlen (body), m) < 0) {
-    say (why, why_len, "malformed %s", ch_last_error ());
+    ch_why (why, why_len, "malformed %s", ch_last_error ());
     return CH_PEER_REFUSED;
   }
   if (strcmp (m->name, e->name) != 0) {
-    say (why, why_len, "its manifest is for %.64s", m->name);
+    ch_why (why, why_len, "its manifest is for %.64s", m->name);
     return CH_PEER_REFUSED;
   }
   if (m->size == 0 || m->size > CH_IMAGE_SIZE_MAX) {
-    say (why, why_len, "its manifest gives a size of %" PRIu64 " bytes", m->size);
+    ch_why (why, why_len, "its manifest gives a size of %" PRIu64 " bytes", m->size);
     return CH_PEER_REFUSED;
   }
   if (e->image_id && e->image_id[0] && m->image_id[0] && strcmp (m->image_id, e->image_id) != 0) {
-    say (why, why_len, "its manifest names image %.64s, not %s", m->image_id, e->image_id);
+    ch_why (why, why_len, "its manifest names image %.64s, not %s", m->image_id, e->image_id);
     return CH_PEER_REFUSED;
   }
   if (e->img && !glance_hash_agrees (m, e->img, why, why_len))
@@ -130,10 +103,11 @@ ch_peer_manifest (const struct ch_http *h, const char *peer, const struct ch_pee
 int
 ch_peer_download (const struct ch_http *h, const char *peer, const struct ch_manifest *m,
                   int dst_fd, void (*progress) (void *, uint64_t, uint64_t), void *opaque,
-                  char got_sha256[65])
+                  char got_sha256[65], uint64_t *got_size)
 {
   CLEANUP_FREE char *url = NULL;
   struct ch_download d = { 0 };
+  int r;
 
   if ((url = peer_url (peer, m->name, "")) == NULL)
     return -1;
@@ -144,7 +118,9 @@ ch_peer_download (const struct ch_http *h, const char *peer, const struct ch_man
   d.expect_hash = m->sha256;
   d.progress = progress;
   d.opaque = opaque;
-  if (ch_http_download (h, &d, dst_fd) < 0)
+  r = ch_http_download (h, &d, dst_fd);
+  *got_size = d.got_size;
+  if (r < 0)
     return -1;
   snprintf (got_sha256, 65, "%.64s", d.got_hash);
   return 0;

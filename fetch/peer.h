@@ -48,11 +48,12 @@ enum ch_peer_answer ch_peer_manifest (const struct ch_http *h, const char *peer,
 /* Stream <peer><m->name> into DST_FD (empty, or a partial earlier attempt
  * at the same base, which is resumed when it is a prefix of this file),
  * sparse, checking m->size and m->sha256.  GOT_SHA256 receives the sha256
- * of the file on success.  -1 with ch_error ("... size mismatch ..." or
- * "... hash mismatch ..." when the peer serves a different file). */
+ * of the file on success.  -1 with ch_error, of kind CH_ERR_CORRUPT when
+ * the peer serves a different file; *GOT_SIZE is then m->size if only
+ * the digest differed. */
 int ch_peer_download (const struct ch_http *h, const char *peer, const struct ch_manifest *m,
                       int dst_fd, void (*progress) (void *, uint64_t, uint64_t), void *opaque,
-                      char got_sha256[65]);
+                      char got_sha256[65], uint64_t *got_size);
 
 /* Read at most MAX bytes from the start of PATH, a file at the same
  * absolute path on the host of configured peer number PEER, if it is an

@@ -22,6 +22,7 @@
 #include "domain_xml.h"
 #include "error.h"
 #include "executor.h"
+#include "io.h"
 #include "log.h"
 #include "planner.h"
 #include "probe.h"
@@ -61,23 +62,30 @@ static int
 incoming (const struct ch_config *cfg, const char *name, const char *xml, size_t len)
 {
   CLEANUP_CLOSE int fd = memfd_create ("cowherd-domain-xml", MFD_CLOEXEC);
-  const char *line, *p;
+  char *const argv[] = { cfg->fetcher, (char *) "ensure", (char *) "--incoming",
+                         (char *) CH_RUN_FD_PATH, NULL };
+  char line[CH_ERROR_MAX + 256], why[sizeof line + 64];
+  int status;
 
-  if (fd < 0 || write (fd, xml, len) != (ssize_t) len || lseek (fd, 0, SEEK_SET) < 0) {
+  if (fd < 0 || ch_write_full (fd, xml, len, -1) < 0 || lseek (fd, 0, SEEK_SET) < 0) {
     ch_error ("memfd: %m");
     return report (name, ch_last_error ());
   }
-  if (ch_run_fd ((char *const[]) { cfg->fetcher, (char *) "ensure", (char *) "--incoming",
-                                   (char *) CH_RUN_FD_PATH, NULL }, fd) == 0)
+  status = ch_run_status (argv, &fd, 1, line, sizeof line);
+  if (status == 0)
     return 0;
-  /* Pass on the command's own line ("cowherd: domain ...: disk ...: why"). */
-  line = ch_last_error ();
-  if ((p = strstr (line, ": cowherd: domain ")) != NULL) {
-    fprintf (stderr, "%s\n", p + 2);
-    ch_log (LOG_ERR, "%s", p + 2 + strlen ("cowherd: "));
+  if (status < 0)
+    return report (name, ch_last_error ());
+  /* 1: the chains cannot be made, and its one line on stderr, already
+   * "cowherd: domain NAME: ...", says why: the user's line as it is. */
+  if (status == 1 && line[0]) {
+    fprintf (stderr, "%s\n", line);
+    ch_log (LOG_ERR, "%s", line);
     return 1;
   }
-  return report (name, line);
+  snprintf (why, sizeof why, "%s ensure --incoming exited with status %d: %s", cfg->fetcher,
+            status, line);
+  return report (name, why);
 }
 
 /* Where libvirt's qemu driver keeps a running domain's status XML; it is
@@ -330,7 +338,7 @@ main (int argc, char *argv[])
   }
   kind = classify (argv[2]);
   if (kind == HOOK_IGNORE)
-    return 0;                  /* stopped, release, start, ...: nothing to do */
+    return 0;                  /* start, shutdown, ...: nothing to do */
   r = run (argv[1], argv[2], kind);
   /* Marking is a courtesy to Nova's GC: never fail a running domain for it;
    * libvirt ignores stopped/release's status anyway. */

@@ -72,7 +72,8 @@ ch_lock_entry (const struct ch_config *cfg, const char *name, double *waited_ms)
       return -1;
     }
     if (ch_now_ms () >= deadline) {
-      ch_error ("timed out after %d s waiting for lock %s", cfg->lock_timeout, path);
+      ch_error_as (CH_ERR_TIMED_OUT, "timed out after %d s waiting for lock %s",
+                   cfg->lock_timeout, path);
       return -1;
     }
     if (!logged) {

@@ -38,7 +38,8 @@ add (struct ch_plan *p, enum ch_action_kind kind, const char *disk)
   return a;
 }
 
-/* Is there already an action of KIND for cache entry NAME? */
+/* Is there already an action for cache entry NAME: one that creates it
+ * (CREATION), or one that marks it in use? */
 static bool
 planned (const struct ch_plan *p, const char *name, bool creation)
 {
@@ -109,8 +110,6 @@ creation (struct ch_plan *p, const struct ch_world *w, enum ch_action_kind kind,
   return a;
 }
 
-/* <sha1>_<GB> is missing: copy the original and extend it, as Nova's
- * Qcow2 backend does for a disk larger than its image. */
 /* Original NAME is missing and sources are configured: fetch it.  IMAGE_ID
  * is the domain's image id from Nova's metadata, a candidate the fetcher
  * checks against NAME. */
@@ -130,6 +129,8 @@ plan_fetch (struct ch_plan *p, const struct ch_world *w, const char *disk,
   return 0;
 }
 
+/* <sha1>_<GB> is missing: copy the original and extend it, as Nova's
+ * Qcow2 backend does for a disk larger than its image. */
 static int
 plan_resized (struct ch_plan *p, const struct ch_world *w, const char *disk,
               const struct ch_link *l, const char *leaf, const struct ch_base_name *bn,

@@ -23,17 +23,6 @@
 
 #define ZERO_CHUNK (1u << 20)
 
-static bool __attribute__((format (printf, 3, 4)))
-no (char *why, size_t len, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (why, len, fmt, ap);
-  va_end (ap);
-  return false;
-}
-
 /* One backing file: its path as QEMU will open it and the _base entry. */
 struct backing {
   char *path;                 /* resolved, normalised */
@@ -93,24 +82,24 @@ open_backing (int base_fd, const char *base_dir, const char *image, const char *
   const char *slash;
 
   if (name[0] == '\0')
-    return no (why, len, "the %s backing file is empty", what);
+    return ch_why (why, len, "the %s backing file is empty", what);
   if (is_protocol (name))
-    return no (why, len, "the %s backing file %.200s is not a plain file name", what, name);
+    return ch_why (why, len, "the %s backing file %.200s is not a plain file name", what, name);
   /* The lexical form only finds the candidate entry; the inode check
    * below decides whether qemu-img would really open it. */
   if ((norm = ch_path_normalize (image)) == NULL ||
       (b->path = ch_path_resolve_backing (norm, name)) == NULL)
-    return no (why, len, "%s", ch_last_error ());
+    return ch_why (why, len, "%s", ch_last_error ());
   b->leaf = ch_path_leaf_in (b->path, base_dir);
   if (b->leaf == NULL)
-    return no (why, len, "the %s backing file %.200s is not in %s", what, b->path, base_dir);
+    return ch_why (why, len, "the %s backing file %.200s is not in %s", what, b->path, base_dir);
   ch_base_classify (b->leaf, &b->name);
   b->fd = openat (base_fd, b->leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   if (b->fd < 0)
-    return no (why, len, "the %s backing file %.200s: %s", what, b->path,
-               errno == ELOOP ? "is a symbolic link" : strerror (errno));
+    return ch_why (why, len, "the %s backing file %.200s: %s", what, b->path,
+                   errno == ELOOP ? "is a symbolic link" : strerror (errno));
   if (fstat (b->fd, &b->st) < 0 || !S_ISREG (b->st.st_mode))
-    return no (why, len, "the %s backing file %.200s is not a regular file", what, b->path);
+    return ch_why (why, len, "the %s backing file %.200s is not a regular file", what, b->path);
   /* QEMU opens the name as written, joined to the image's directory, and
    * the kernel resolves it (symlinked directories, ".." through them): it
    * must reach this very file, whatever the lexical form said. */
@@ -120,11 +109,11 @@ open_backing (int base_fd, const char *base_dir, const char *image, const char *
   else if (asprintf (&as_qemu, "%.*s/%s", (int) (slash - image), image, name) < 0)
     as_qemu = NULL;
   if (as_qemu == NULL)
-    return no (why, len, "out of memory");
+    return ch_why (why, len, "out of memory");
   if (stat (as_qemu, &via_path) < 0 || via_path.st_dev != b->st.st_dev ||
       via_path.st_ino != b->st.st_ino)
-    return no (why, len, "the %s backing file %.200s does not resolve to %s/%s", what,
-               as_qemu, base_dir, b->leaf);
+    return ch_why (why, len, "the %s backing file %.200s does not resolve to %s/%s", what,
+                   as_qemu, base_dir, b->leaf);
   return true;
 }
 
@@ -144,28 +133,28 @@ zeros_from (int fd, const char *path, uint64_t from, char *why, size_t len)
   off_t end, data, hole;
 
   if (fstat (fd, &st) < 0)
-    return no (why, len, "fstat %s: %s", path, strerror (errno));
+    return ch_why (why, len, "fstat %s: %s", path, strerror (errno));
   end = st.st_size;
   for (data = (off_t) from; data < end; data = hole) {
     data = lseek (fd, data, SEEK_DATA);
     if (data < 0 && errno == ENXIO)
       return true;                      /* holes to the end */
     if (data < 0)
-      return no (why, len, "SEEK_DATA in %s: %s", path, strerror (errno));
+      return ch_why (why, len, "SEEK_DATA in %s: %s", path, strerror (errno));
     hole = lseek (fd, data, SEEK_HOLE);
     if (hole < 0)
-      return no (why, len, "SEEK_HOLE in %s: %s", path, strerror (errno));
+      return ch_why (why, len, "SEEK_HOLE in %s: %s", path, strerror (errno));
     if (buf == NULL && (buf = malloc (ZERO_CHUNK)) == NULL)
-      return no (why, len, "out of memory");
+      return ch_why (why, len, "out of memory");
     for (off_t at = data; at < hole; ) {
       size_t want = hole - at < ZERO_CHUNK ? (size_t) (hole - at) : ZERO_CHUNK;
       ssize_t r = ch_read_full (fd, buf, want, at);
 
       if (r <= 0)
-        return no (why, len, "reading %s: %s", path, r < 0 ? strerror (errno) : "short file");
+        return ch_why (why, len, "reading %s: %s", path, r < 0 ? strerror (errno) : "short file");
       if (buf[0] != 0 || memcmp (buf, buf + 1, (size_t) r - 1) != 0)
-        return no (why, len, "%s has data at byte %jd, beyond the original's %" PRIu64
-                   " bytes", path, (intmax_t) at, from);
+        return ch_why (why, len, "%s has data at byte %jd, beyond the original's %" PRIu64
+                       " bytes", path, (intmax_t) at, from);
       at += r;
     }
   }
@@ -183,21 +172,21 @@ same_original (int base_fd, const char *base_dir, const struct backing *cur,
 
   if ((cur->name.kind != CH_BASE_ORIGINAL && cur->name.kind != CH_BASE_RESIZED) ||
       (new->name.kind != CH_BASE_ORIGINAL && new->name.kind != CH_BASE_RESIZED))
-    return no (why, len, "%s and %s are not both <sha1> or <sha1>_<GB> cache entries",
-               cur->leaf, new->leaf);
+    return ch_why (why, len, "%s and %s are not both <sha1> or <sha1>_<GB> cache entries",
+                   cur->leaf, new->leaf);
   if (strcmp (cur->name.sha1, new->name.sha1) != 0)
-    return no (why, len, "%s and %s come from different originals", cur->leaf, new->leaf);
+    return ch_why (why, len, "%s and %s come from different originals", cur->leaf, new->leaf);
   if (new->st.st_size < cur->st.st_size)
-    return no (why, len, "the new backing file %s (%jd bytes) is smaller than %s (%jd bytes)",
-               new->leaf, (intmax_t) new->st.st_size, cur->leaf, (intmax_t) cur->st.st_size);
+    return ch_why (why, len, "the new backing file %s (%jd bytes) is smaller than %s (%jd bytes)",
+                   new->leaf, (intmax_t) new->st.st_size, cur->leaf, (intmax_t) cur->st.st_size);
   /* How long the copied prefix is: the original's size. */
   orig_fd = openat (base_fd, cur->name.sha1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   if (orig_fd < 0 || fstat (orig_fd, &orig) < 0 || !S_ISREG (orig.st_mode))
-    return no (why, len, "the original %s/%s is not there to bound the copied prefix",
-               base_dir, cur->name.sha1);
+    return ch_why (why, len, "the original %s/%s is not there to bound the copied prefix",
+                   base_dir, cur->name.sha1);
   prefix = (uint64_t) orig.st_size;
   if (prefix > (uint64_t) cur->st.st_size)
-    return no (why, len, "%s is shorter than its original %s", cur->leaf, cur->name.sha1);
+    return ch_why (why, len, "%s is shorter than its original %s", cur->leaf, cur->name.sha1);
   if (!zeros_from (cur->fd, cur->path, prefix, why, len) ||
       !zeros_from (new->fd, new->path, prefix, why, len))
     return false;
@@ -209,11 +198,9 @@ same_original (int base_fd, const char *base_dir, const struct backing *cur,
 static bool
 lock_refused (const char *leaf, char *why, size_t len)
 {
-  const char *err = ch_last_error ();
-
-  if (strstr (err, "timed out") != NULL)
-    return no (why, len, "Nova's lock on %s is held by another process", leaf);
-  return no (why, len, "%s", err);
+  if (ch_error_kind () == CH_ERR_TIMED_OUT)
+    return ch_why (why, len, "Nova's lock on %s is held by another process", leaf);
+  return ch_why (why, len, "%s", ch_last_error ());
 }
 
 /* Nova's locks on both entries (one if they are the same), taken without
@@ -254,41 +241,41 @@ ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
   bool r = false;
 
   if (c->image_fmt && strcmp (c->image_fmt, "qcow2") != 0)
-    return no (why, len, "the image format is %.32s, not qcow2", c->image_fmt);
+    return ch_why (why, len, "the image format is %.32s, not qcow2", c->image_fmt);
   if (c->new_fmt == NULL)
-    return no (why, len, "no backing format given (-F)");
+    return ch_why (why, len, "no backing format given (-F)");
   if (strcmp (c->new_fmt, "raw") != 0)
-    return no (why, len, "the new backing format is %.32s, not raw", c->new_fmt);
+    return ch_why (why, len, "the new backing format is %.32s, not raw", c->new_fmt);
   lock_fds[0] = lock_fds[1] = -1;
   if (is_protocol (c->image))
-    return no (why, len, "the image %.200s is not a plain file name", c->image);
+    return ch_why (why, len, "the image %.200s is not a plain file name", c->image);
   if ((image = as_given (c->image)) == NULL)
-    return no (why, len, "%s", ch_last_error ());
+    return ch_why (why, len, "%s", ch_last_error ());
   img_fd = open (image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (img_fd < 0)
-    return no (why, len, "%.200s: %s", image, strerror (errno));
+    return ch_why (why, len, "%.200s: %s", image, strerror (errno));
   ch_error_clear ();
   if (fstat (img_fd, &img_st) < 0 || ch_qcow2_read (img_fd, &qi) < 0)
-    return no (why, len, "%.200s: %s", image, ch_last_error ());
+    return ch_why (why, len, "%.200s: %s", image, ch_last_error ());
   if (qi.has_data_file)
-    return no (why, len, "%.200s has an external data file", image);
+    return ch_why (why, len, "%.200s has an external data file", image);
   if (!qi.has_backing)
-    return no (why, len, "%.200s has no backing file", image);
+    return ch_why (why, len, "%.200s has no backing file", image);
   if (!qi.has_backing_fmt || strcmp (qi.backing_fmt, "raw") != 0)
-    return no (why, len, "the current backing format is %s, not raw",
-               qi.has_backing_fmt ? qi.backing_fmt : "not recorded");
+    return ch_why (why, len, "the current backing format is %s, not raw",
+                   qi.has_backing_fmt ? qi.backing_fmt : "not recorded");
   if ((base_fd = ch_open_dir (base_dir, false)) < 0)
-    return no (why, len, "%s", ch_last_error ());
+    return ch_why (why, len, "%s", ch_last_error ());
   if (open_backing (base_fd, base_dir, image, qi.backing, "current", &cur, why, len) &&
       open_backing (base_fd, base_dir, image, c->new_backing, "new", &new, why, len)) {
     bool have = read_manifest (base_fd, &cur, &mc) && read_manifest (base_fd, &new, &mn);
 
     if ((cur.st.st_dev == img_st.st_dev && cur.st.st_ino == img_st.st_ino) ||
         (new.st.st_dev == img_st.st_dev && new.st.st_ino == img_st.st_ino))
-      r = no (why, len, "the image is its own backing file");
+      r = ch_why (why, len, "the image is its own backing file");
     else if (have && mc.size == mn.size && strcmp (mc.sha256, mn.sha256) != 0)
-      r = no (why, len, "the manifests of %s and %s disagree (sha256 %.12s... vs %.12s...)",
-              cur.leaf, new.leaf, mc.sha256, mn.sha256);
+      r = ch_why (why, len, "the manifests of %s and %s disagree (sha256 %.12s... vs %.12s...)",
+                  cur.leaf, new.leaf, mc.sha256, mn.sha256);
     else if (have && mc.size == mn.size) {
       snprintf (why, len, "%s and %s have the same sha256 in their manifests (%.12s...)",
                 cur.leaf, new.leaf, mc.sha256);

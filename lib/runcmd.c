@@ -41,7 +41,7 @@ ch_run_fd (char *const argv[], int fd)
 #define RUN_FDS_MAX 4
 
 int
-ch_run_fds (char *const argv[], const int *fds, size_t n)
+ch_run_status (char *const argv[], const int *fds, size_t n, char *line, size_t line_len)
 {
   static char *const envp[] = {
     (char *) "LC_ALL=C", (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL
@@ -115,12 +115,21 @@ ch_run_fds (char *const argv[], const int *fds, size_t n)
       return -1;
     }
   }
-  if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
-    return 0;
-  if (WIFEXITED (status))
-    ch_error ("%s exited with status %d: %s", argv[0], WEXITSTATUS (status),
-              last_line (buf, len));
-  else
+  if (!WIFEXITED (status)) {
     ch_error ("%s killed by signal %d", argv[0], WTERMSIG (status));
-  return -1;
+    return -1;
+  }
+  snprintf (line, line_len, "%s", last_line (buf, len));
+  return WEXITSTATUS (status);
+}
+
+int
+ch_run_fds (char *const argv[], const int *fds, size_t n)
+{
+  char line[STDERR_KEEP + 1];
+  int status = ch_run_status (argv, fds, n, line, sizeof line);
+
+  if (status > 0)
+    ch_error ("%s exited with status %d: %s", argv[0], status, line);
+  return status == 0 ? 0 : -1;
 }
