@@ -66,6 +66,9 @@ wait_complete (const struct ctx *c, const struct ch_action *a, uint64_t size)
   double deadline = ch_now_ms () + c->cfg->lock_timeout * 1e3;
   int r;
 
+  if (size != a->size)
+    ch_log (LOG_INFO, "%s is %llu bytes of %llu: waiting for whoever is making it",
+            a->path, (unsigned long long) size, (unsigned long long) a->size);
   while (size != a->size) {
     if (ch_now_ms () >= deadline) {
       ch_error ("%s is %llu bytes, not %llu, and did not grow for %d s: "

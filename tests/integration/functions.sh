@@ -629,6 +629,17 @@ log_count() {
     grep -cE -- "$1" "$COWHERD_LOG" || true
 }
 
+# wait_logged REGEX [SECONDS]: wait (bounded, default 60 s) until a line of
+# the cowherd log matches: a process has reached the state it logs.
+wait_logged() {
+    local i
+    for ((i = 0; i < ${2:-60} * 10; i++)); do
+        [ "$(log_count "$1")" = 0 ] || return 0
+        sleep 0.1
+    done
+    die "nothing matching '$1' logged within ${2:-60} s"
+}
+
 # assert_logged DOMAIN DEV ACTION PATH [COUNT]: the hook logged ACTION on
 # PATH for this disk exactly COUNT (default 1) times.
 assert_logged() {

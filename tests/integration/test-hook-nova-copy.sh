@@ -22,7 +22,8 @@ cp "$NOVA_BASE/$SHA" "$NOVA_BASE/${SHA}_1"
 "$COWHERD_HOOK" vm-copy prepare begin - <"$tmp/dom.xml" >"$tmp/out" 2>"$tmp/err" &
 hook=$!
 cleanup_fn kill_if_alive "$hook"
-sleep 2
+wait_logged "$NOVA_BASE/${SHA}_1 is $((16 << 20)) bytes of $((1 << 30)): waiting" ||
+    { cat "$tmp/err"; die "the hook did not wait for Nova's copy"; }
 kill -0 "$hook" 2>/dev/null || { cat "$tmp/err"; die "the hook did not wait for Nova's copy"; }
 [ "$(stat -c %s "$NOVA_BASE/${SHA}_1")" = $((16 << 20)) ] || die "the hook touched Nova's copy"
 

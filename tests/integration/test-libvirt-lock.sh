@@ -28,7 +28,7 @@ sha1=$SHA
 hold_lock "$NOVA_LOCKS/nova-${sha1}_1" "$tmp/lock1.out"
 bg_run "$tmp/start1.out" timeout 300 virsh -q start vm1
 start_pid=$BG_PID
-sleep 2
+wait_logged "waiting for lock $NOVA_LOCKS/nova-${sha1}_1"
 rc=$(bg_status "$tmp/start1.out")
 [ -z "$rc" ] || die "virsh start returned ($rc) while the lock was held: $(cat "$tmp/start1.out")"
 [ ! -e "$NOVA_BASE/${sha1}_1" ] || die "${sha1}_1 was built while Nova held its lock"
