@@ -16,27 +16,183 @@
 
 #define DEFAULT_INSTANCES "/var/lib/nova/instances"
 
-struct parse_state {
-  struct ch_config *cfg;
-  bool failed;
-  bool base_set, lock_set;
-};
-
-static int
-set_path (char **slot, const char *key, const char *value)
+static char *
+copy_value (const char *value)
 {
-  char *n;
+  char *n = strdup (value);
 
+  if (n == NULL)
+    ch_error ("strdup: %m");
+  return n;
+}
+
+/* The parsers of string values: a new string, or NULL with ch_error.  KEY
+ * is "[section] key". */
+
+static char *
+parse_path (const char *key, const char *value)
+{
   if (value[0] != '/') {
     ch_error ("%s: must be an absolute path: %.200s", key, value);
+    return NULL;
+  }
+  return ch_path_normalize (value);
+}
+
+static char *
+parse_string (const char *key, const char *value)
+{
+  if (strchr (value, '/') != NULL) {
+    ch_error ("%s: must not contain '/': %.100s", key, value);
+    return NULL;
+  }
+  return copy_value (value);
+}
+
+static char *
+parse_word (const char *key, const char *value)
+{
+  size_t n = strlen (value);
+
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char) value[i] < 0x20 || value[i] == '"' || value[i] == '\\') {
+      ch_error ("%s: control characters, quotes and backslashes are not allowed", key);
+      return NULL;
+    }
+  if (n == 0 || n > 255) {
+    ch_error ("%s: must be 1 to 255 bytes", key);
+    return NULL;
+  }
+  return copy_value (value);
+}
+
+static char *
+parse_url (const char *key, const char *value)
+{
+  size_t n = strlen (value);
+  char *u;
+
+  if ((strncmp (value, "http://", 7) != 0 && strncmp (value, "https://", 8) != 0) ||
+      n > 1024 || strpbrk (value, " \t\r\n\"'<>\\") != NULL) {
+    ch_error ("%s: not an http:// or https:// URL: %.100s", key, value);
+    return NULL;
+  }
+  while (n > 8 && value[n - 1] == '/')
+    n--;
+  u = strndup (value, n);
+  if (u == NULL)
+    ch_error ("strndup: %m");
+  return u;
+}
+
+/* Further checks (the table's check). */
+
+static int
+check_ephemeral (const char *key, const char *fs)
+{
+  if (ch_ephemeral_tag (fs) == NULL) {
+    ch_error ("%s: not a filesystem Nova formats ephemeral disks with: %.32s", key, fs);
     return -1;
   }
-  n = ch_path_normalize (value);
-  if (n == NULL)
-    return -1;
-  free (*slot);
-  *slot = n;
   return 0;
+}
+
+/* Another host's _base: sftp://, http(s)://, file:///, ending in '/'. */
+static int
+check_peer (const char *key, const char *url)
+{
+  size_t n = strlen (url);
+
+  if ((strncmp (url, "sftp://", 7) && strncmp (url, "http://", 7) &&
+       strncmp (url, "https://", 8) && strncmp (url, "file:///", 8)) ||
+      n == 0 || n > 1024 || url[n - 1] != '/' || strpbrk (url, "\"'<>\\") != NULL) {
+    ch_error ("%s: not an sftp://, http(s):// or file:/// URL ending in '/': %.100s", key, url);
+    return -1;
+  }
+  return 0;
+}
+
+/* The offset of field F of struct ch_config; it does not compile unless F
+ * has type T, so a row cannot name a field of another type. */
+#define FIELD(f, T) \
+  (offsetof (struct ch_config, f) + 0 * sizeof (_Generic (((struct ch_config *) 0)->f, T: 1)))
+#define AS_PATH(f)   .type = CH_CONF_PATH, .offset = FIELD (f, char *)
+#define AS_STRING(f) .type = CH_CONF_STRING, .offset = FIELD (f, char *)
+#define AS_WORD(f)   .type = CH_CONF_WORD, .offset = FIELD (f, char *)
+#define AS_URL(f)    .type = CH_CONF_URL, .offset = FIELD (f, char *)
+#define AS_BOOL(f)   .type = CH_CONF_BOOL, .offset = FIELD (f, bool)
+#define AS_INT(f, l, h) .type = CH_CONF_INT, .offset = FIELD (f, int), .lo = (l), .hi = (h)
+#define AS_LIST(f, n, m, what) .type = CH_CONF_LIST, .offset = FIELD (f, char **), \
+    .count_offset = FIELD (n, size_t), .max = (m), .item = (what)
+
+const struct ch_config_key ch_config_keys[] = {
+  { "nova", "instances_path", AS_PATH (instances_path), .def = DEFAULT_INSTANCES },
+  /* Unset: under instances_path, after parsing. */
+  { "nova", "base_dir", AS_PATH (base_dir) },
+  { "nova", "lock_path", AS_PATH (lock_dir) },
+  { "nova", "lock_prefix", AS_STRING (lock_prefix), .def = "nova-" },
+  { "nova", "default_ephemeral_format", AS_STRING (eph_format), .check = check_ephemeral },
+  { "hook", "state_dir", AS_PATH (state_dir), .def = "/run/cowherd" },
+  { "locks", "timeout", AS_INT (lock_timeout, 0, 86400), .def_num = 600 },
+  { "tools", "qemu_img", AS_PATH (qemu_img), .def = "/usr/bin/qemu-img" },
+  { "tools", "real_qemu_img", AS_PATH (real_qemu_img), .def = "/usr/bin/qemu-img" },
+  { "tools", "mkfs", AS_PATH (mkfs), .def = "/sbin/mkfs" },
+  { "tools", "mkswap", AS_PATH (mkswap), .def = "/sbin/mkswap" },
+  { "tools", "fetcher", AS_PATH (fetcher), .def = COWHERD_BINDIR "/cowherd" },
+  { "log", "syslog", AS_BOOL (log_syslog), .def_num = true },
+  /* "file =" leaves it as it was: by default no log file. */
+  { "log", "file", AS_PATH (log_file), .empty_ignored = true },
+  { "glance", "url", AS_URL (glance_url) },
+  { "glance", "token_file", AS_PATH (glance_token_file) },
+  { "keystone", "auth_url", AS_URL (ks_auth_url) },
+  { "keystone", "username", AS_WORD (ks_username) },
+  { "keystone", "password_file", AS_PATH (ks_password_file) },
+  { "keystone", "project_name", AS_WORD (ks_project_name) },
+  { "keystone", "user_domain_name", AS_WORD (ks_user_domain), .def = "Default" },
+  { "keystone", "project_domain_name", AS_WORD (ks_project_domain), .def = "Default" },
+  { "keystone", "region_name", AS_WORD (ks_region) },
+  { "keystone", "interface", AS_WORD (ks_interface), .def = "public" },
+  { "peers", "urls", AS_LIST (peers, n_peers, 16, "peers"), .check = check_peer },
+  { "peers", "ssh_key", AS_PATH (peer_ssh_key) },
+  { "fetch", "ca_file", AS_PATH (ca_file) },
+  { "fetch", "insecure", AS_BOOL (tls_insecure), .def_num = false },
+  { "fetch", "connect_timeout", AS_INT (connect_timeout, 1, 3600), .def_num = 10 },
+  { "fetch", "stall_timeout", AS_INT (stall_timeout, 1, 3600), .def_num = 30 },
+  { "fetch", "retries", AS_INT (retries, 0, 100), .def_num = 3 },
+  { "fetch", "force_raw_images", AS_BOOL (force_raw_images), .def_num = true },
+};
+const size_t ch_config_n_keys = sizeof ch_config_keys / sizeof ch_config_keys[0];
+
+static void *
+field (struct ch_config *cfg, size_t offset)
+{
+  return (char *) cfg + offset;
+}
+
+typedef char *parse_fn (const char *key, const char *value);
+
+/* The parser of a type held in a char *; NULL for the others. */
+static parse_fn *
+string_parser (enum ch_config_type type)
+{
+  switch (type) {
+  case CH_CONF_PATH: return parse_path;
+  case CH_CONF_STRING: return parse_string;
+  case CH_CONF_WORD: return parse_word;
+  case CH_CONF_URL: return parse_url;
+  case CH_CONF_BOOL: case CH_CONF_INT: case CH_CONF_LIST: break;
+  }
+  return NULL;
+}
+
+static void
+free_list (char ***items, size_t *count)
+{
+  for (size_t i = 0; i < *count; i++)
+    free ((*items)[i]);
+  free (*items);
+  *items = NULL;
+  *count = 0;
 }
 
 static int
@@ -54,15 +210,15 @@ set_bool (bool *slot, const char *key, const char *value)
 }
 
 static int
-set_int (int *slot, const char *key, const char *value, long lo, long hi)
+set_int (int *slot, const struct ch_config_key *k, const char *key, const char *value)
 {
   char *end;
   long v;
 
   errno = 0;
   v = strtol (value, &end, 10);
-  if (errno || end == value || *end != '\0' || v < lo || v > hi) {
-    ch_error ("%s: not a number from %ld to %ld: %.100s", key, lo, hi, value);
+  if (errno || end == value || *end != '\0' || v < k->lo || v > k->hi) {
+    ch_error ("%s: not a number from %ld to %ld: %.100s", key, k->lo, k->hi, value);
     return -1;
   }
   *slot = (int) v;
@@ -70,223 +226,115 @@ set_int (int *slot, const char *key, const char *value, long lo, long hi)
 }
 
 static int
-set_string (char **slot, const char *key, const char *value)
+set_list (struct ch_config *cfg, const struct ch_config_key *k, const char *key,
+          const char *value)
 {
-  char *n;
-
-  if (strchr (value, '/') != NULL) {
-    ch_error ("%s: must not contain '/': %.100s", key, value);
-    return -1;
-  }
-  n = strdup (value);
-  if (n == NULL) {
-    ch_error ("strdup: %m");
-    return -1;
-  }
-  free (*slot);
-  *slot = n;
-  return 0;
-}
-
-/* A name (user, project, domain, region): printable, no quotes or
- * backslashes (it goes into JSON), at most 255 bytes. */
-static int
-set_word (char **slot, const char *key, const char *value)
-{
-  size_t n = strlen (value);
-  char *v;
-
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char) value[i] < 0x20 || value[i] == '"' || value[i] == '\\') {
-      ch_error ("%s: control characters, quotes and backslashes are not allowed", key);
-      return -1;
-    }
-  if (n == 0 || n > 255) {
-    ch_error ("%s: must be 1 to 255 bytes", key);
-    return -1;
-  }
-  if ((v = strdup (value)) == NULL) {
-    ch_error ("strdup: %m");
-    return -1;
-  }
-  free (*slot);
-  *slot = v;
-  return 0;
-}
-
-#define PEERS_MAX 16
-
-/* Comma-separated peer URLs of other hosts' _base: sftp://, http(s)://,
- * file://, each ending in '/'. */
-static int
-set_peers (struct ch_config *c, const char *key, const char *value)
-{
-  CLEANUP_FREE char *copy = strdup (value);
+  CLEANUP_FREE char *copy = copy_value (value);
+  char ***items = field (cfg, k->offset);
+  size_t *count = field (cfg, k->count_offset);
   char *save = NULL, *tok;
 
-  if (copy == NULL) {
-    ch_error ("strdup: %m");
+  if (copy == NULL)
     return -1;
-  }
-  for (size_t i = 0; i < c->n_peers; i++)
-    free (c->peers[i]);
-  free (c->peers);
-  c->peers = NULL;
-  c->n_peers = 0;
+  free_list (items, count);
   for (tok = strtok_r (copy, ", \t", &save); tok; tok = strtok_r (NULL, ", \t", &save)) {
-    size_t n = strlen (tok);
     char **v;
 
-    if ((strncmp (tok, "sftp://", 7) && strncmp (tok, "http://", 7) &&
-         strncmp (tok, "https://", 8) && strncmp (tok, "file:///", 8)) ||
-        n > 1024 || tok[n - 1] != '/' || strpbrk (tok, "\"'<>\\") != NULL) {
-      ch_error ("%s: not an sftp://, http(s):// or file:/// URL ending in '/': %.100s", key, tok);
+    if (k->check && k->check (key, tok) < 0)
+      return -1;
+    if (*count == k->max) {
+      ch_error ("%s: more than %zu %s", key, k->max, k->item);
       return -1;
     }
-    if (c->n_peers == PEERS_MAX) {
-      ch_error ("%s: more than %d peers", key, PEERS_MAX);
-      return -1;
-    }
-    if ((v = reallocarray (c->peers, c->n_peers + 1, sizeof *v)) == NULL) {
+    if ((v = reallocarray (*items, *count + 1, sizeof *v)) == NULL) {
       ch_error ("realloc: %m");
       return -1;
     }
-    c->peers = v;
-    if ((c->peers[c->n_peers] = strdup (tok)) == NULL) {
-      ch_error ("strdup: %m");
+    *items = v;
+    if ((v[*count] = copy_value (tok)) == NULL)
       return -1;
-    }
-    c->n_peers++;
+    (*count)++;
   }
   return 0;
 }
 
-/* An http(s) endpoint, kept without trailing slashes. */
 static int
-set_url (char **slot, const char *key, const char *value)
+set_value (struct ch_config *cfg, const struct ch_config_key *k, const char *key,
+           const char *value)
 {
-  size_t n = strlen (value);
-  char *u;
+  void *slot = field (cfg, k->offset);
+  CLEANUP_FREE char *s = NULL;
 
-  if ((strncmp (value, "http://", 7) != 0 && strncmp (value, "https://", 8) != 0) ||
-      n > 1024 || strpbrk (value, " \t\r\n\"'<>\\") != NULL) {
-    ch_error ("%s: not an http:// or https:// URL: %.100s", key, value);
+  if (k->empty_ignored && value[0] == '\0')
+    return 0;
+  if (k->type == CH_CONF_BOOL)
+    return set_bool (slot, key, value);
+  if (k->type == CH_CONF_INT)
+    return set_int (slot, k, key, value);
+  if (k->type == CH_CONF_LIST)
+    return set_list (cfg, k, key, value);
+  if ((s = string_parser (k->type) (key, value)) == NULL ||
+      (k->check && k->check (key, s) < 0))
     return -1;
-  }
-  while (n > 8 && value[n - 1] == '/')
-    n--;
-  u = strndup (value, n);
-  if (u == NULL) {
-    ch_error ("strndup: %m");
-    return -1;
-  }
-  free (*slot);
-  *slot = u;
+  /* A key given twice: the later line wins. */
+  free (*(char **) slot);
+  *(char **) slot = CH_STEAL (s);
   return 0;
 }
+
+static const struct ch_config_key *
+find_key (const char *section, const char *key)
+{
+  for (size_t i = 0; i < ch_config_n_keys; i++)
+    if (strcmp (ch_config_keys[i].section, section) == 0 &&
+        strcmp (ch_config_keys[i].key, key) == 0)
+      return &ch_config_keys[i];
+  return NULL;
+}
+
+struct parse_state {
+  struct ch_config *cfg;
+  bool failed;
+};
 
 static int
 handle (void *opaque, const char *section, const char *key, const char *value)
 {
   struct parse_state *st = opaque;
-  struct ch_config *c = st->cfg;
+  const struct ch_config_key *k;
   CLEANUP_FREE char *full = NULL;
-  int r;
 
+  /* Only the first error is reported. */
   if (st->failed)
     return 0;
   if (asprintf (&full, "[%s] %s", section, key) < 0) {
+    full = NULL;
     ch_error ("asprintf: %m");
     st->failed = true;
-    return 0;
   }
-#define IS(s, k) (strcmp (section, s) == 0 && strcmp (key, k) == 0)
-  if (IS ("nova", "instances_path"))
-    r = set_path (&c->instances_path, full, value);
-  else if (IS ("nova", "base_dir"))
-    r = set_path (&c->base_dir, full, value), st->base_set = true;
-  else if (IS ("nova", "lock_path"))
-    r = set_path (&c->lock_dir, full, value), st->lock_set = true;
-  else if (IS ("nova", "lock_prefix"))
-    r = set_string (&c->lock_prefix, full, value);
-  else if (IS ("nova", "default_ephemeral_format")) {
-    r = set_string (&c->eph_format, full, value);
-    if (r == 0 && ch_ephemeral_tag (value) == NULL) {
-      ch_error ("%s: not a filesystem Nova formats ephemeral disks with: %.32s", full, value);
-      r = -1;
-    }
-  }
-  else if (IS ("locks", "timeout"))
-    r = set_int (&c->lock_timeout, full, value, 0, 86400);
-  else if (IS ("tools", "qemu_img"))
-    r = set_path (&c->qemu_img, full, value);
-  else if (IS ("tools", "real_qemu_img"))
-    r = set_path (&c->real_qemu_img, full, value);
-  else if (IS ("tools", "mkfs"))
-    r = set_path (&c->mkfs, full, value);
-  else if (IS ("tools", "mkswap"))
-    r = set_path (&c->mkswap, full, value);
-  else if (IS ("log", "syslog"))
-    r = set_bool (&c->log_syslog, full, value);
-  else if (IS ("log", "file"))
-    r = value[0] ? set_path (&c->log_file, full, value) : 0;
-  else if (IS ("glance", "url"))
-    r = set_url (&c->glance_url, full, value);
-  else if (IS ("glance", "token_file"))
-    r = set_path (&c->glance_token_file, full, value);
-  else if (IS ("fetch", "ca_file"))
-    r = set_path (&c->ca_file, full, value);
-  else if (IS ("fetch", "insecure"))
-    r = set_bool (&c->tls_insecure, full, value);
-  else if (IS ("fetch", "connect_timeout"))
-    r = set_int (&c->connect_timeout, full, value, 1, 3600);
-  else if (IS ("fetch", "stall_timeout"))
-    r = set_int (&c->stall_timeout, full, value, 1, 3600);
-  else if (IS ("fetch", "retries"))
-    r = set_int (&c->retries, full, value, 0, 100);
-  else if (IS ("fetch", "force_raw_images"))
-    r = set_bool (&c->force_raw_images, full, value);
-  else if (IS ("tools", "fetcher"))
-    r = set_path (&c->fetcher, full, value);
-  else if (IS ("keystone", "auth_url"))
-    r = set_url (&c->ks_auth_url, full, value);
-  else if (IS ("keystone", "username"))
-    r = set_word (&c->ks_username, full, value);
-  else if (IS ("keystone", "password_file"))
-    r = set_path (&c->ks_password_file, full, value);
-  else if (IS ("keystone", "project_name"))
-    r = set_word (&c->ks_project_name, full, value);
-  else if (IS ("keystone", "user_domain_name"))
-    r = set_word (&c->ks_user_domain, full, value);
-  else if (IS ("keystone", "project_domain_name"))
-    r = set_word (&c->ks_project_domain, full, value);
-  else if (IS ("keystone", "region_name"))
-    r = set_word (&c->ks_region, full, value);
-  else if (IS ("keystone", "interface"))
-    r = set_word (&c->ks_interface, full, value);
-  else if (IS ("peers", "urls"))
-    r = set_peers (c, full, value);
-  else if (IS ("peers", "ssh_key"))
-    r = set_path (&c->peer_ssh_key, full, value);
-  else if (IS ("hook", "state_dir"))
-    r = set_path (&c->state_dir, full, value);
-  else {
+  else if ((k = find_key (section, key)) == NULL) {
     ch_error ("unknown key %s", full);
-    r = -1;
-  }
-#undef IS
-  if (r < 0)
     st->failed = true;
-  return r == 0;
+  }
+  else if (set_value (st->cfg, k, full, value) < 0)
+    st->failed = true;
+  return !st->failed;
 }
 
 static int
-dup_default (char **slot, const char *v)
+set_defaults (struct ch_config *cfg)
 {
-  *slot = strdup (v);
-  if (*slot == NULL) {
-    ch_error ("strdup: %m");
-    return -1;
+  memset (cfg, 0, sizeof *cfg);
+  for (size_t i = 0; i < ch_config_n_keys; i++) {
+    const struct ch_config_key *k = &ch_config_keys[i];
+
+    if (k->type == CH_CONF_BOOL)
+      *(bool *) field (cfg, k->offset) = k->def_num != 0;
+    else if (k->type == CH_CONF_INT)
+      *(int *) field (cfg, k->offset) = (int) k->def_num;
+    else if (string_parser (k->type) != NULL && k->def != NULL &&
+             (*(char **) field (cfg, k->offset) = copy_value (k->def)) == NULL)
+      return -1;
   }
   return 0;
 }
@@ -298,26 +346,8 @@ ch_config_load (const char *path, bool missing_ok, struct ch_config *cfg)
   CLEANUP_FCLOSE FILE *fp = NULL;
   int line;
 
-  memset (cfg, 0, sizeof *cfg);
-  cfg->lock_timeout = 600;
-  cfg->log_syslog = true;
-  cfg->connect_timeout = 10;
-  cfg->stall_timeout = 30;
-  cfg->retries = 3;
-  cfg->force_raw_images = true;
-  if (dup_default (&cfg->instances_path, DEFAULT_INSTANCES) < 0 ||
-      dup_default (&cfg->lock_prefix, "nova-") < 0 ||
-      dup_default (&cfg->qemu_img, "/usr/bin/qemu-img") < 0 ||
-      dup_default (&cfg->real_qemu_img, "/usr/bin/qemu-img") < 0 ||
-      dup_default (&cfg->mkfs, "/sbin/mkfs") < 0 ||
-      dup_default (&cfg->mkswap, "/sbin/mkswap") < 0 ||
-      dup_default (&cfg->fetcher, COWHERD_BINDIR "/cowherd") < 0 ||
-      dup_default (&cfg->state_dir, "/run/cowherd") < 0 ||
-      dup_default (&cfg->ks_user_domain, "Default") < 0 ||
-      dup_default (&cfg->ks_project_domain, "Default") < 0 ||
-      dup_default (&cfg->ks_interface, "public") < 0)
+  if (set_defaults (cfg) < 0)
     goto err;
-
   if (path) {
     fp = fopen (path, "re");
     if (fp == NULL && !(errno == ENOENT && missing_ok)) {
@@ -338,9 +368,11 @@ ch_config_load (const char *path, bool missing_ok, struct ch_config *cfg)
   }
   /* Nova's layout: the cache and the locks live under instances_path unless
    * set apart. */
-  if (!st.base_set && (cfg->base_dir = ch_path_join (cfg->instances_path, "_base")) == NULL)
+  if (cfg->base_dir == NULL &&
+      (cfg->base_dir = ch_path_join (cfg->instances_path, "_base")) == NULL)
     goto err;
-  if (!st.lock_set && (cfg->lock_dir = ch_path_join (cfg->instances_path, "locks")) == NULL)
+  if (cfg->lock_dir == NULL &&
+      (cfg->lock_dir = ch_path_join (cfg->instances_path, "locks")) == NULL)
     goto err;
   return 0;
 
@@ -352,33 +384,14 @@ ch_config_load (const char *path, bool missing_ok, struct ch_config *cfg)
 void
 ch_config_free (struct ch_config *cfg)
 {
-  free (cfg->instances_path);
-  free (cfg->base_dir);
-  free (cfg->lock_dir);
-  free (cfg->lock_prefix);
-  free (cfg->eph_format);
-  free (cfg->qemu_img);
-  free (cfg->real_qemu_img);
-  free (cfg->mkfs);
-  free (cfg->mkswap);
-  free (cfg->log_file);
-  free (cfg->glance_url);
-  free (cfg->glance_token_file);
-  free (cfg->ca_file);
-  free (cfg->fetcher);
-  free (cfg->ks_auth_url);
-  free (cfg->ks_username);
-  free (cfg->ks_password_file);
-  free (cfg->ks_project_name);
-  free (cfg->ks_user_domain);
-  free (cfg->ks_project_domain);
-  free (cfg->ks_region);
-  free (cfg->ks_interface);
-  for (size_t i = 0; i < cfg->n_peers; i++)
-    free (cfg->peers[i]);
-  free (cfg->peers);
-  free (cfg->peer_ssh_key);
-  free (cfg->state_dir);
+  for (size_t i = 0; i < ch_config_n_keys; i++) {
+    const struct ch_config_key *k = &ch_config_keys[i];
+
+    if (k->type == CH_CONF_LIST)
+      free_list (field (cfg, k->offset), field (cfg, k->count_offset));
+    else if (string_parser (k->type) != NULL)
+      free (*(char **) field (cfg, k->offset));
+  }
   memset (cfg, 0, sizeof *cfg);
 }
 

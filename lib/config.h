@@ -45,6 +45,40 @@ struct ch_config {
   char *state_dir;        /* [hook] state_dir = /run/cowherd: incoming migrations in flight */
 };
 
+/* The keys of cowherd.conf, one row each.  Parsing, the defaults and
+ * ch_config_free all work from this table. */
+enum ch_config_type {
+  CH_CONF_PATH,     /* char *: absolute, kept normalised */
+  CH_CONF_STRING,   /* char *: without '/' (part of a file name, a filesystem) */
+  CH_CONF_WORD,     /* char *: 1 to 255 bytes, no control characters, quotes or
+                       backslashes (it goes into JSON) */
+  CH_CONF_URL,      /* char *: http(s)://, kept without trailing slashes */
+  CH_CONF_BOOL,     /* bool: true, yes, 1 or false, no, 0 */
+  CH_CONF_INT,      /* int: decimal, from lo to hi */
+  CH_CONF_LIST,     /* char ** and a size_t count: items apart by commas or blanks;
+                       a later line replaces the whole list */
+};
+
+struct ch_config_key {
+  const char *section;
+  const char *key;
+  enum ch_config_type type;
+  size_t offset;          /* of the field in struct ch_config */
+  const char *def;        /* PATH, STRING, WORD, URL: the default, or NULL */
+  long def_num;           /* BOOL, INT: the default */
+  long lo, hi;            /* INT: the bounds */
+  size_t count_offset;    /* LIST: of the count in struct ch_config */
+  size_t max;             /* LIST: at most this many items, */
+  const char *item;       /* called this in the error */
+  bool empty_ignored;     /* an empty value leaves the field as it was */
+  /* A further check of a string (of each item of a LIST); KEY is
+   * "[section] key".  -1 with ch_error. */
+  int (*check) (const char *key, const char *value);
+};
+
+extern const struct ch_config_key ch_config_keys[];
+extern const size_t ch_config_n_keys;
+
 /* True if some image source is configured. */
 bool ch_config_has_sources (const struct ch_config *cfg);
 
