@@ -19,6 +19,8 @@
 #   hyperfine  hyperfine -N --input (needs hyperfine >= 1.16; Debian 12 has
 #              1.15, which lacks --input), commands run one after another.
 # KEEP_JSON=FILE copies the raw timings (hyperfine's JSON shape) to FILE.
+# BASELINE=DIR adds the hook of another build (an earlier version, say) to
+# the same round-robin, as "(baseline)" rows: a change's cost, side by side.
 #
 # Not part of the test suite: the numbers depend on the machine.
 set -euo pipefail
@@ -55,9 +57,12 @@ done
 builddir=$(readlink -f "$builddir") || die "no build dir $builddir"
 hook=$builddir/hooks/cowherd-hook
 [ -x "$hook" ] || die "$hook not built (cmake --build $builddir)"
-grep -q '"/etc/cowherd/cowherd.conf"' "$builddir/cowherd-build.h" ||
-    die "$builddir was not configured with -DCMAKE_INSTALL_PREFIX=/usr" \
-        "(the hook must read /etc/cowherd/cowherd.conf)"
+for d in "$builddir" ${BASELINE:+"$BASELINE"}; do
+    [ -x "$d/hooks/cowherd-hook" ] || die "$d/hooks/cowherd-hook not built"
+    grep -q '"/etc/cowherd/cowherd.conf"' "$d/cowherd-build.h" ||
+        die "$d was not configured with -DCMAKE_INSTALL_PREFIX=/usr" \
+            "(the hook must read /etc/cowherd/cowherd.conf)"
+done
 case $timer in
 loop) ;;
 hyperfine)
@@ -320,6 +325,12 @@ check_hook() {          # check_hook OP SUBOP: exit 0, silent, bases marked
 }
 check_hook started begin
 check_hook prepare begin
+if [ -n "${BASELINE:-}" ]; then
+    hook_now=$hook hook=$(readlink -f "$BASELINE")/hooks/cowherd-hook
+    check_hook started begin
+    check_hook prepare begin
+    baseline_hook=$hook hook=$hook_now
+fi
 touch -d '2001-01-01 00:00:00' "$base"/*
 "${cleanenv[@]}" "$hook" "$name" stopped end - <"$xml" >/dev/null ||
     die "cowherd-hook stopped failed"
@@ -339,6 +350,10 @@ cmds=("$tmp/empty $name started begin -"
       "$hook $name started begin -"
       "$hook $name prepare begin -"
       "$hook $name stopped end -")
+if [ -n "${BASELINE:-}" ]; then
+    labels+=("cowherd-hook started begin (baseline)" "cowherd-hook prepare begin (baseline)")
+    cmds+=("$baseline_hook $name started begin -" "$baseline_hook $name prepare begin -")
+fi
 json=$tmp/times.json
 
 echo "hook-latency: $runs runs (+$warmup warmup) of each, timer: $timer ..." >&2
