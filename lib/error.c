@@ -10,7 +10,7 @@ static __thread enum ch_err last_kind;
 /* Where the message proper starts in LAST, after the prefixes. */
 static __thread size_t detail;
 
-static void
+static void __attribute__((format (printf, 2, 0)))
 set (enum ch_err kind, const char *fmt, va_list ap)
 {
   char msg[CH_ERROR_MAX];
