@@ -2,6 +2,7 @@
 #ifndef COWHERD_GLANCE_H
 #define COWHERD_GLANCE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "http.h"
@@ -32,5 +33,14 @@ int ch_glance_show (const struct ch_http *h, const char *url, const char *id,
  * with ch_error (none, several, errors). */
 int ch_glance_find_by_sha1 (const struct ch_http *h, const char *url, const char *sha1,
                             char id[CH_IMAGE_ID_MAX + 1]);
+
+/* What the two read from Glance's answer BODY[0..LEN) (a JSON object, at
+ * most CH_HTTP_JSON_MAX bytes): image ID's record, and the one active
+ * image in a list of images with image_id_sha1 SHA1.  0, or -1 with
+ * ch_error. */
+int ch_glance_parse_image (const char *body, size_t len, const char *id,
+                           struct ch_glance_image *img);
+int ch_glance_parse_list (const char *body, size_t len, const char *sha1,
+                          char id[CH_IMAGE_ID_MAX + 1]);
 
 #endif

@@ -9,15 +9,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "cleanup.h"
 #include "error.h"
 #include "io.h"
+#include "json.h"
 #include "pathutil.h"
 
 /* Image endpoints named in an error message. */
 #define LIST_MAX 8
+/* Nesting in Keystone's answers: json-c's default limit, ample for them. */
+#define JSON_DEPTH (JSON_TOKENER_DEFAULT_DEPTH - 1)
 
 /* The password file: one line, at most CH_KEYSTONE_PASSWORD_MAX bytes (the
  * line's own "\n" or "\r\n" not counted), no NUL.  BUF has room for
@@ -145,68 +146,19 @@ wipe_request (json_object *root, const char *serialized)
     explicit_bzero ((char *) json_object_get_string (p), (size_t) json_object_get_string_len (p));
 }
 
-/* Parse BODY strictly: one JSON object, nothing but white space after it. */
-static json_object *
-parse_object (const char *body, const char *what)
+/* Array member KEY of J, as ch_json_get_array, with at most
+ * CH_KEYSTONE_CATALOG_MAX elements. */
+static int
+get_array (json_object *j, const char *key, const char *what, json_object **v)
 {
-  json_tokener *tok = json_tokener_new_ex (32);
-  size_t len = strlen (body), end;
-  json_object *j;
+  int r;
 
-  if (tok == NULL) {
-    ch_error ("json_tokener_new: %m");
-    return NULL;
-  }
-  j = json_tokener_parse_ex (tok, body, (int) len);
-  end = json_tokener_get_parse_end (tok);
-  while (end < len && strchr (" \t\r\n", body[end]))
-    end++;
-  if (j == NULL || json_tokener_get_error (tok) != json_tokener_success || end != len ||
-      !json_object_is_type (j, json_type_object)) {
-    ch_error ("%s: not a JSON object", what);
-    if (j)
-      json_object_put (j);
-    j = NULL;
-  }
-  json_tokener_free (tok);
-  return j;
-}
-
-/* String member KEY of J: NULL and *ERR false if absent or null; NULL and
- * *ERR true (with ch_error) if of another type or holding a NUL. */
-static const char *
-get_str (json_object *j, const char *key, const char *what, bool *err)
-{
-  json_object *v;
-  const char *s;
-
-  *err = false;
-  if (!json_object_object_get_ex (j, key, &v) || json_object_is_type (v, json_type_null))
-    return NULL;
-  if (!json_object_is_type (v, json_type_string) ||
-      strlen (s = json_object_get_string (v)) != (size_t) json_object_get_string_len (v)) {
-    ch_error ("%s: \"%s\" is not a string", what, key);
-    *err = true;
-    return NULL;
-  }
-  return s;
-}
-
-/* Array member KEY of J with at most CH_KEYSTONE_CATALOG_MAX elements. */
-static json_object *
-get_array (json_object *j, const char *key, const char *what)
-{
-  json_object *v;
-
-  if (!json_object_object_get_ex (j, key, &v) || !json_object_is_type (v, json_type_array)) {
-    ch_error ("%s: no \"%s\" array", what, key);
-    return NULL;
-  }
-  if (json_object_array_length (v) > CH_KEYSTONE_CATALOG_MAX) {
+  if ((r = ch_json_get_array (j, key, what, 0, v)) == 1 &&
+      json_object_array_length (*v) > CH_KEYSTONE_CATALOG_MAX) {
     ch_error ("%s: more than %d entries in \"%s\"", what, CH_KEYSTONE_CATALOG_MAX, key);
-    return NULL;
+    return -1;
   }
-  return v;
+  return r;
 }
 
 /* "public", "internal" or "admin" for INTERFACE (keystoneauth also takes
@@ -290,34 +242,34 @@ ch_keystone_image_endpoint (const char *body, const char *interface,
 {
   const char *what = "Keystone's token";
   const char *iface = interface_name (interface);
+  const unsigned nullable = CH_JSON_NULL_ABSENT;
   json_object *j, *token, *catalog;
   char *found = NULL;
   char seen[512] = "", matched[256] = "";
   size_t n_image = 0, n_seen = 0, n_match = 0;
-  bool ambiguous = false, err;
-  int r = -1;
+  bool ambiguous = false;
+  int r = -1, g;
 
   *image_url = NULL;
   if (iface == NULL) {
     ch_error ("[keystone] interface = %.64s: not public, internal or admin", interface);
     return -1;
   }
-  if ((j = parse_object (body, what)) == NULL)
+  if ((j = ch_json_parse (body, strlen (body), CH_HTTP_JSON_MAX, JSON_DEPTH, what)) == NULL)
     return -1;
-  if (!json_object_object_get_ex (j, "token", &token) ||
-      !json_object_is_type (token, json_type_object)) {
-    ch_error ("%s: no \"token\" object", what);
+  if ((g = ch_json_get_object (j, "token", what, 0, &token)) <= 0) {
+    if (g == 0)
+      ch_error ("%s: no \"token\" object", what);
     goto out;
   }
-  if (!json_object_object_get_ex (token, "catalog", &catalog)) {
-    ch_error ("%s has no service catalog", what);
+  if ((g = get_array (token, "catalog", what, &catalog)) <= 0) {
+    if (g == 0)
+      ch_error ("%s has no service catalog", what);
     goto out;
   }
-  if ((catalog = get_array (token, "catalog", what)) == NULL)
-    goto out;
   for (size_t i = 0; i < json_object_array_length (catalog); i++) {
     json_object *svc = json_object_array_get_idx (catalog, i), *eps;
-    const char *type;
+    const char *type = NULL;
     char swhat[96];
 
     snprintf (swhat, sizeof swhat, "%s: catalog entry %zu", what, i);
@@ -325,8 +277,7 @@ ch_keystone_image_endpoint (const char *body, const char *interface,
       ch_error ("%s is not an object", swhat);
       goto out;
     }
-    type = get_str (svc, "type", swhat, &err);
-    if (err)
+    if (ch_json_get_string (svc, "type", swhat, nullable, &type) < 0)
       goto out;
     if (type == NULL) {
       ch_error ("%s has no \"type\"", swhat);
@@ -335,11 +286,14 @@ ch_keystone_image_endpoint (const char *body, const char *interface,
     if (strcmp (type, "image") != 0)
       continue;
     n_image++;
-    if ((eps = get_array (svc, "endpoints", swhat)) == NULL)
+    if ((g = get_array (svc, "endpoints", swhat, &eps)) <= 0) {
+      if (g == 0)
+        ch_error ("%s: no \"endpoints\" array", swhat);
       goto out;
+    }
     for (size_t k = 0; k < json_object_array_length (eps); k++) {
       json_object *ep = json_object_array_get_idx (eps, k);
-      const char *ei, *url, *rid, *rname;
+      const char *ei = NULL, *url = NULL, *rid = NULL, *rname = NULL;
       char ewhat[160], desc[160], p1[48], p2[104];
       char *norm;
 
@@ -348,17 +302,10 @@ ch_keystone_image_endpoint (const char *body, const char *interface,
         ch_error ("%s is not an object", ewhat);
         goto out;
       }
-      ei = get_str (ep, "interface", ewhat, &err);
-      if (err)
-        goto out;
-      url = get_str (ep, "url", ewhat, &err);
-      if (err)
-        goto out;
-      rid = get_str (ep, "region_id", ewhat, &err);
-      if (err)
-        goto out;
-      rname = get_str (ep, "region", ewhat, &err);
-      if (err)
+      if (ch_json_get_string (ep, "interface", ewhat, nullable, &ei) < 0 ||
+          ch_json_get_string (ep, "url", ewhat, nullable, &url) < 0 ||
+          ch_json_get_string (ep, "region_id", ewhat, nullable, &rid) < 0 ||
+          ch_json_get_string (ep, "region", ewhat, nullable, &rname) < 0)
         goto out;
       if (ei == NULL || url == NULL) {
         ch_error ("%s: no \"interface\" or no \"url\"", ewhat);

@@ -17,10 +17,11 @@
 #include "cleanup.h"
 #include "error.h"
 #include "io.h"
+#include "json.h"
 #include "naming.h"
 
 /* A manifest is flat; deeper documents are not ours. */
-#define MAX_DEPTH 8
+#define MAX_DEPTH 7
 
 /* The string fields, with where they live and how long they may be. */
 struct field {
@@ -77,124 +78,44 @@ check (const struct ch_manifest *m)
   return 0;
 }
 
-static int
-get_string (struct json_object *obj, const struct field *f, struct ch_manifest *m)
+int
+ch_manifest_parse (const char *json, size_t len, struct ch_manifest *m)
 {
-  struct json_object *v;
-  const char *s;
-  size_t len;
+  CLEANUP_JSON json_object *obj = NULL;
+  int64_t n;
+  int r;
 
-  if (!json_object_object_get_ex (obj, f->key, &v)) {
-    if (f->required) {
+  memset (m, 0, sizeof *m);
+  obj = ch_json_parse (json, len, CH_MANIFEST_MAX, MAX_DEPTH, "manifest");
+  if (obj == NULL)
+    return -1;
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    const struct field *f = &fields[i];
+
+    r = ch_json_copy_string (obj, f->key, "manifest", CH_JSON_BARE_KEY,
+                             (char *) m + f->offset, f->cap);
+    if (r < 0)
+      return -1;
+    if (r == 0 && f->required) {
       ch_error ("manifest: %s missing", f->key);
       return -1;
     }
-    return 0;
   }
-  if (!json_object_is_type (v, json_type_string)) {
-    ch_error ("manifest: %s is not a string", f->key);
+  r = ch_json_get_int64 (obj, "size", "manifest", CH_JSON_BARE_KEY, &n);
+  if (r < 0)
     return -1;
-  }
-  s = json_object_get_string (v);
-  len = (size_t) json_object_get_string_len (v);
-  if (strlen (s) != len) {
-    ch_error ("manifest: %s contains a NUL byte", f->key);
-    return -1;
-  }
-  if (len >= f->cap) {
-    ch_error ("manifest: %s longer than %zu bytes", f->key, f->cap - 1);
-    return -1;
-  }
-  memcpy ((char *) m + f->offset, s, len + 1);
-  return 0;
-}
-
-static int
-get_size (struct json_object *obj, struct ch_manifest *m)
-{
-  struct json_object *v;
-  int64_t n;
-
-  if (!json_object_object_get_ex (obj, "size", &v)) {
+  if (r == 0) {
     ch_error ("manifest: size missing");
-    return -1;
-  }
-  if (!json_object_is_type (v, json_type_int)) {
-    ch_error ("manifest: size is not an integer");
     return -1;
   }
   /* json-c saturates what does not fit in 64 bits; anything at the limit
    * is refused along with it. */
-  n = json_object_get_int64 (v);
   if (n < 0 || n == INT64_MAX) {
     ch_error ("manifest: size out of range");
     return -1;
   }
   m->size = (uint64_t) n;
-  return 0;
-}
-
-static struct json_object *
-parse_object (const char *json, size_t len)
-{
-  struct json_tokener *tok;
-  struct json_object *obj;
-  size_t end;
-
-  if (len > CH_MANIFEST_MAX) {
-    ch_error ("manifest: larger than %d bytes", CH_MANIFEST_MAX);
-    return NULL;
-  }
-  tok = json_tokener_new_ex (MAX_DEPTH);
-  if (tok == NULL) {
-    ch_error ("manifest: out of memory");
-    return NULL;
-  }
-  json_tokener_set_flags (tok, JSON_TOKENER_STRICT);
-  obj = json_tokener_parse_ex (tok, json, (int) len);
-  if (obj == NULL) {
-    enum json_tokener_error e = json_tokener_get_error (tok);
-
-    ch_error ("manifest: not JSON: %s",
-              e == json_tokener_continue ? "unexpected end" : json_tokener_error_desc (e));
-    json_tokener_free (tok);
-    return NULL;
-  }
-  end = json_tokener_get_parse_end (tok);
-  json_tokener_free (tok);
-  while (end < len && json[end] && strchr (" \t\r\n", json[end]))
-    end++;
-  if (end < len) {
-    json_object_put (obj);
-    ch_error ("manifest: garbage after the JSON object");
-    return NULL;
-  }
-  if (!json_object_is_type (obj, json_type_object)) {
-    json_object_put (obj);
-    ch_error ("manifest: not a JSON object");
-    return NULL;
-  }
-  return obj;
-}
-
-int
-ch_manifest_parse (const char *json, size_t len, struct ch_manifest *m)
-{
-  struct json_object *obj;
-  int r = 0;
-
-  memset (m, 0, sizeof *m);
-  obj = parse_object (json, len);
-  if (obj == NULL)
-    return -1;
-  for (size_t i = 0; r == 0 && i < sizeof fields / sizeof fields[0]; i++)
-    r = get_string (obj, &fields[i], m);
-  if (r == 0)
-    r = get_size (obj, m);
-  json_object_put (obj);
-  if (r == 0)
-    r = check (m);
-  return r;
+  return check (m);
 }
 
 static int
