@@ -12,6 +12,8 @@ packages=(
   # the real things the tests and the demo run
   libvirt-daemon-system libvirt-clients qemu-utils qemu-system-x86
   dosfstools e2fsprogs util-linux iproute2 python3 curl glance-api keystone openssh-server openssh-client
+  # Nova's own code, which tests/nova calls
+  python3-nova
   # benchmarks
   hyperfine rsync
 )

@@ -57,6 +57,6 @@ REC
 # its import path and NOVA_PATH as its PATH (Nova runs qemu-img by name,
 # in its own process: whatever comes first in PATH is what it runs).
 nova_py() {
-    env -i PATH="$NOVA_PATH" LANG=C.UTF-8 PYTHONPATH="$NOVA_DIR" \
+    env -i PATH="$NOVA_PATH" LANG=C.UTF-8 PYTHONPATH="$NOVA_DIR" PYTHONDONTWRITEBYTECODE=1 \
         NOVA_INSTANCES="$NOVA_INSTANCES" "$PYTHON" "$@"
 }

@@ -23,7 +23,14 @@ def setup(instances_path=None, glance_url=None, force_raw_images=True,
     instances_path defaults to $NOVA_INSTANCES (the test's own
     /var/lib/nova/instances); Nova's locks go to <instances_path>/locks,
     where nova-compute's Image backends take them."""
+    from oslo_log import log as logging
     instances_path = instances_path or os.environ['NOVA_INSTANCES']
+    # oslo.log's options (debug among them) exist only once registered,
+    # before the command line is parsed; registered, they also give the
+    # root logger a handler, which a caller's logging.basicConfig would
+    # then not replace: only when asked for.
+    if debug:
+        logging.register_options(CONF)
     CONF([], project='nova', default_config_files=[], default_config_dirs=[])
     objects.register_all()
     CONF.set_override('instances_path', instances_path)
@@ -36,7 +43,6 @@ def setup(instances_path=None, glance_url=None, force_raw_images=True,
         CONF.set_override('api_servers', [glance_url], group='glance')
     if debug:
         CONF.set_override('debug', True)
-        from oslo_log import log as logging
         logging.setup(CONF, 'nova')
     # Nova's privsep calls (utime, chown of cache entries) in this process:
     # the tests run as root, as nova-compute's privsep daemon does.
