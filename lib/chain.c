@@ -88,6 +88,11 @@ read_format (int fd, struct ch_link *l, enum ch_fmt stated,
       return -1;
     }
     if (stated == CH_FMT_QCOW2 && bytes != CH_FMT_QCOW2) {
+      if (st->st_size < CH_QCOW2_HEADER_MIN) {     /* still being written? */
+        l->fmt = CH_FMT_QCOW2;
+        l->partial = true;
+        return 0;
+      }
       ch_error ("%s: stated format is qcow2 but the image is not qcow2",
                 l->path);
       return -1;

@@ -20,6 +20,10 @@ struct ch_link {
   bool is_symlink;        /* path itself is a symlink */
   bool is_regular;        /* regular file (after following a top-level symlink) */
   bool is_block;          /* block device */
+  /* Stated qcow2, but shorter than a qcow2 header: a copy still being
+   * written (cp to the final name, as Nova's legacy resize does).  Not
+   * followed; virtual_size is 0.  The planner decides what it is. */
+  bool partial;
   uint64_t virtual_size;  /* when exists and readable: qcow2 header size, raw file size */
   uint64_t file_size;     /* st_size */
   uint64_t allocated;     /* st_blocks * 512 */

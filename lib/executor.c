@@ -57,19 +57,72 @@ entry_present (const struct ctx *c, const char *name, uint64_t *size)
   return 1;
 }
 
+/* The format of the copy a COPY_EXTEND makes: its original's, which a
+ * fetch earlier in the run may only now have brought. */
+static int
+copy_format (const struct ctx *c, const struct ch_action *a, enum ch_fmt *fmt)
+{
+  CLEANUP_CLOSE int src = -1;
+
+  *fmt = a->fmt;
+  if (*fmt != CH_FMT_UNKNOWN)
+    return 0;
+  src = openat (c->base_fd, a->src_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (src < 0) {
+    ch_error ("%s/%s: %m", c->cfg->base_dir, a->src_name);
+    return -1;
+  }
+  return ch_probe_format (src, fmt);
+}
+
+/* How far someone else's copy at A's name has got: its size (raw) or the
+ * virtual size its header says (qcow2; 0 while no header is readable).
+ * 1 present (*SIZE set), 0 absent, -1 with ch_error. */
+static int
+copy_size (const struct ctx *c, const struct ch_action *a, enum ch_fmt fmt, uint64_t *size)
+{
+  CLEANUP_CLOSE int fd = openat (c->base_fd, a->name,
+                                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  struct ch_qcow2_info qi;
+  enum ch_fmt got;
+  struct stat st;
+
+  if (fd < 0 && errno == ENOENT)
+    return 0;
+  if (fd < 0 || fstat (fd, &st) < 0) {
+    ch_error ("%s: %m", a->path);
+    return -1;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    ch_error ("%s: exists but is not a regular file", a->path);
+    return -1;
+  }
+  *size = (uint64_t) st.st_size;
+  if (fmt == CH_FMT_QCOW2)
+    *size = ch_probe_format (fd, &got) == 0 && got == CH_FMT_QCOW2 &&
+      ch_qcow2_read (fd, &qi) == 0 ? qi.virtual_size : 0;
+  return 1;
+}
+
 /* Nova builds a legacy <sha1>_<GB> with cp straight to its final name and
  * without the lock, then extends it: until it has its full size it is
- * Nova's work in progress, not a base.  Wait for it (bounded). */
+ * Nova's work in progress, not a base.  Wait for it (bounded).  0 when it
+ * is complete; 1 when there is none, or it went away (Nova gives up and
+ * removes it when its extend fails): we hold the lock, ours to build; -1
+ * with ch_error. */
 static int
-wait_complete (const struct ctx *c, const struct ch_action *a, uint64_t size)
+wait_copy (const struct ctx *c, const struct ch_action *a, enum ch_fmt fmt)
 {
   double deadline = ch_now_ms () + c->cfg->lock_timeout * 1e3;
+  uint64_t size;
+  bool logged = false;
   int r;
 
-  if (size != a->size)
-    ch_log (LOG_INFO, "%s is %llu bytes of %llu: waiting for whoever is making it",
-            a->path, (unsigned long long) size, (unsigned long long) a->size);
-  while (size != a->size) {
+  while ((r = copy_size (c, a, fmt, &size)) == 1 && size != a->size) {
+    if (!logged)
+      ch_log (LOG_INFO, "%s is %llu bytes of %llu: waiting for whoever is making it",
+              a->path, (unsigned long long) size, (unsigned long long) a->size);
+    logged = true;
     if (ch_now_ms () >= deadline) {
       ch_error ("%s is %llu bytes, not %llu, and did not grow for %d s: "
                 "a copy by someone else that did not finish", a->path,
@@ -78,19 +131,17 @@ wait_complete (const struct ctx *c, const struct ch_action *a, uint64_t size)
       return -1;
     }
     usleep (100000);
-    if ((r = entry_present (c, a->name, &size)) <= 0) {
-      if (r == 0)
-        ch_error ("%s disappeared while being made by someone else", a->path);
-      return -1;
-    }
   }
-  return 0;
+  if (r == 0 && logged)
+    ch_log (LOG_INFO, "%s: whoever was making it removed it: cowherd makes it", a->path);
+  return r < 0 ? -1 : r == 0;
 }
 
 /* What a creation does between making its temp file and publishing it.
  * Programs get the file as CH_RUN_FD_PATH, never by a name. */
 typedef int (*fill_fn) (const struct ctx *c, const struct ch_action *a, int tmp_fd);
 
+/* A's format is known here (create_entry resolves it). */
 static int
 fill_copy_extend (const struct ctx *c, const struct ch_action *a, int tmp_fd)
 {
@@ -98,7 +149,6 @@ fill_copy_extend (const struct ctx *c, const struct ch_action *a, int tmp_fd)
   struct stat st;
   bool reflinked;
   char size[32];
-  enum ch_fmt fmt = a->fmt;
 
   src = openat (c->base_fd, a->src_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (src < 0) {
@@ -109,13 +159,11 @@ fill_copy_extend (const struct ctx *c, const struct ch_action *a, int tmp_fd)
     ch_error ("%s/%s: not a regular file", c->cfg->base_dir, a->src_name);
     return -1;
   }
-  if (a->fmt == CH_FMT_UNKNOWN && ch_probe_format (src, &fmt) < 0)
-    return -1;                   /* fetched just now: its format is the source's */
   if (ch_copy_sparse (src, tmp_fd, &reflinked) < 0) {
     ch_error_prefix ("copy %s/%s", c->cfg->base_dir, a->src_name);
     return -1;
   }
-  if (fmt == CH_FMT_RAW) {
+  if (a->fmt == CH_FMT_RAW) {
     if ((uint64_t) st.st_size > a->size) {
       ch_error ("%s/%s is larger than %llu bytes", c->cfg->base_dir, a->src_name,
                 (unsigned long long) a->size);
@@ -170,41 +218,60 @@ fill_swap (const struct ctx *c, const struct ch_action *a, int tmp_fd)
   return ch_run_fd ((char *const[]) { c->cfg->mkswap, (char *) CH_RUN_FD_PATH, NULL }, tmp_fd);
 }
 
+/* Someone else may make A at the same time, outside the lock: Nova's
+ * legacy <sha1>_<GB> copy.  How many times cowherd builds its own and
+ * finds theirs came first before it gives up. */
+#define COPY_ROUNDS 4
+
 static int
 create_entry (struct ctx *c, const struct ch_action *a, fill_fn fill, bool *made)
 {
-  CLEANUP_CLOSE int fd = -1;
+  struct ch_action act = *a;           /* A, with its format resolved */
   uint64_t size;
   int r;
 
   *made = false;
-  /* Someone (Nova, another hook) may have made it while we waited. */
-  r = entry_present (c, a->name, &size);
-  if (r != 0) {
-    if (r > 0 && a->kind == CH_ACT_COPY_EXTEND && a->fmt == CH_FMT_RAW)
-      return wait_complete (c, a, size);
-    return r < 0 ? -1 : 0;
-  }
-  if (temp_dir (c) < 0)
+  if (a->kind == CH_ACT_COPY_EXTEND && copy_format (c, a, &act.fmt) < 0)
     return -1;
-  /* Under the lock no one else builds this name: a leftover is stale. */
-  if (unlinkat (c->tmp_fd, a->name, 0) < 0 && errno != ENOENT) {
-    ch_error ("remove stale %s/%s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR, a->name);
-    return -1;
-  }
-  fd = openat (c->tmp_fd, a->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    ch_error ("create %s/%s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR, a->name);
-    return -1;
-  }
-  if (fill (c, a, fd) < 0 ||
-      ch_publish (fd, c->tmp_fd, a->name, c->base_fd, c->cfg->base_dir, a->name) < 0)
-    goto undo;
-  *made = true;
-  return 0;
+  for (int round = 0; round < COPY_ROUNDS; round++) {
+    CLEANUP_CLOSE int fd = -1;
 
- undo:
-  unlinkat (c->tmp_fd, a->name, 0);
+    /* Someone (Nova, another hook) may have made it while we waited. */
+    if (a->kind == CH_ACT_COPY_EXTEND) {
+      if ((r = wait_copy (c, &act, act.fmt)) <= 0)
+        return r;
+    }
+    else if ((r = entry_present (c, a->name, &size)) != 0)
+      return r < 0 ? -1 : 0;
+    if (temp_dir (c) < 0)
+      return -1;
+    /* Under the lock no one else builds this name: a leftover is stale. */
+    if (unlinkat (c->tmp_fd, a->name, 0) < 0 && errno != ENOENT) {
+      ch_error ("remove stale %s/%s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR, a->name);
+      return -1;
+    }
+    fd = openat (c->tmp_fd, a->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0644);
+    if (fd < 0) {
+      ch_error ("create %s/%s/%s: %m", c->cfg->base_dir, CH_TEMP_DIR, a->name);
+      return -1;
+    }
+    if (fill (c, &act, fd) < 0) {
+      unlinkat (c->tmp_fd, a->name, 0);
+      return -1;
+    }
+    if (ch_publish (fd, c->tmp_fd, a->name, c->base_fd, c->cfg->base_dir, a->name) == 0) {
+      *made = true;
+      return 0;
+    }
+    r = errno;
+    unlinkat (c->tmp_fd, a->name, 0);
+    /* Nova's copy took the name meanwhile: it is theirs to finish. */
+    if (r != EEXIST || a->kind != CH_ACT_COPY_EXTEND)
+      return -1;
+  }
+  ch_error ("%s: made by someone else, without Nova's lock, %d times while cowherd "
+            "made it too", a->path, COPY_ROUNDS);
   return -1;
 }
 

@@ -125,7 +125,10 @@ ch_publish (int fd, int tmp_dir_fd, const char *tmp, int dir_fd, const char *dir
   }
   if (renameat2 (tmp_dir_fd, tmp, dir_fd, name, RENAME_NOREPLACE) < 0 &&
       (errno != EINVAL || renameat (tmp_dir_fd, tmp, dir_fd, name) < 0)) {
+    int e = errno;
+
     ch_error ("rename into %s/%s: %m", dir_path, name);
+    errno = e;                 /* EEXIST: someone else published NAME meanwhile */
     return -1;
   }
   if (fsync (dir_fd) < 0) {

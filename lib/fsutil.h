@@ -33,7 +33,8 @@ int ch_open_private_dir (int dir_fd, const char *dir_path, const char *name);
  * durable, renamed in without replacing anything, and the rename durable.
  * Where the filesystem has no RENAME_NOREPLACE, the caller's lock on NAME
  * (held, with NAME checked absent under it) stands in for it.  0, or -1
- * with ch_error; TMP is then still there for the caller to remove. */
+ * with ch_error; TMP is then still there for the caller to remove, and
+ * errno is EEXIST when NAME appeared meanwhile. */
 int ch_publish (int fd, int tmp_dir_fd, const char *tmp, int dir_fd, const char *dir_path,
                 const char *name);
 

@@ -272,17 +272,24 @@ plan_missing (struct ch_plan *p, const struct ch_world *w, const char *disk,
                "backing file missing, and its name is not one of Nova's cache names");
 }
 
-/* A raw <sha1>_<GB> short of GB GiB is a copy Nova is still making (it
- * copies to the final name, then extends): plan the rebuild, which waits
- * for Nova's copy to finish rather than let libvirt open half of it. */
+/* A <sha1>_<GB> short of GB GiB (raw: its size; qcow2: its header's
+ * virtual size, none while cp has not written the header) is a copy Nova
+ * is still making (it copies to the final name, then extends): plan the
+ * rebuild, which waits for Nova's copy to finish rather than let libvirt
+ * open half of it, and builds it if Nova gives up. */
 static bool
 resized_incomplete (const char *leaf, const struct ch_link *l)
 {
   struct ch_base_name bn;
 
+  if (leaf == NULL)
+    return false;
   ch_base_classify (leaf, &bn);
-  return bn.kind == CH_BASE_RESIZED && l->fmt == CH_FMT_RAW &&
-    l->file_size != bn.size_gb * GiB;
+  if (bn.kind != CH_BASE_RESIZED)
+    return false;
+  if (l->fmt == CH_FMT_RAW)
+    return l->file_size != bn.size_gb * GiB;
+  return l->fmt == CH_FMT_QCOW2 && (l->partial || l->virtual_size != bn.size_gb * GiB);
 }
 
 static int
@@ -409,6 +416,15 @@ plan_disk (struct ch_plan *p, const struct ch_world *w, enum ch_plan_mode mode,
     if (!l->exists || (l->is_symlink && !l->is_regular && !l->is_block)) {
       if (ensure && i > 0 &&
           plan_missing (p, w, d->target, &c->links[i - 1], l, image_id) < 0)
+        return -1;
+      break;
+    }
+    /* Only a resized entry still being copied may be a qcow2 without its
+     * header yet. */
+    if (l->partial && !(i > 0 && l->is_regular && !l->is_symlink &&
+                        resized_incomplete (leaf, l))) {
+      if (ensure && fail (p, d->target, l->path,
+                          "stated format is qcow2 but the image is not qcow2") < 0)
         return -1;
       break;
     }

@@ -19,6 +19,8 @@
 /* The header, its extensions and the backing name must lie in the first
  * cluster; cowherd reads at most this much of it. */
 #define CH_QCOW2_HEADER_READ_MAX (64 * 1024)
+/* The shortest header there is (version 2's). */
+#define CH_QCOW2_HEADER_MIN 72
 
 struct ch_qcow2_info {
   uint32_t version;                       /* 2 or 3 */

@@ -166,6 +166,30 @@ test_resized_in_progress (void **state)
   for (size_t i = 0; i < p.n; i++)
     assert_int_equal (p.v[i].kind, CH_ACT_MARK_IN_USE);
   ch_plan_clear (&p);
+
+  /* A qcow2 copy (force_raw_images off): its header's size counts, and a
+   * header cp has not written yet means in progress too. */
+  f.cache[0].e.fmt = CH_FMT_QCOW2;
+  f.chains[0].links[1].fmt = CH_FMT_QCOW2;
+  f.chains[0].links[1].virtual_size = 64 << 20;
+  p = plan (&f, CH_PLAN_ENSURE);
+  assert_false (p.failed);
+  assert_int_equal (p.v[0].kind, CH_ACT_COPY_EXTEND);
+  ch_plan_clear (&p);
+  f.chains[0].links[1].virtual_size = 0;
+  f.chains[0].links[1].file_size = 0;
+  f.chains[0].links[1].partial = true;
+  p = plan (&f, CH_PLAN_ENSURE);
+  assert_false (p.failed);
+  assert_int_equal (p.v[0].kind, CH_ACT_COPY_EXTEND);
+  assert_string_equal (p.v[0].name, SHA "_2");
+  ch_plan_clear (&p);
+  f.chains[0].links[1].partial = false;
+  f.chains[0].links[1].virtual_size = 2 * GiB;
+  p = plan (&f, CH_PLAN_ENSURE);
+  for (size_t i = 0; i < p.n; i++)
+    assert_int_equal (p.v[i].kind, CH_ACT_MARK_IN_USE);
+  ch_plan_clear (&p);
 }
 
 static void
@@ -264,6 +288,25 @@ fails_with (struct fake *f, const char *path, const char *fragment)
   for (size_t i = 0; i < p.n; i++)
     assert_true (p.v[i].kind == CH_ACT_FAIL || p.v[i].kind == CH_ACT_MARK_IN_USE);
   ch_plan_clear (&p);
+}
+
+/* A qcow2 shorter than a header anywhere else is no copy in progress. */
+static void
+test_partial_elsewhere (void **state)
+{
+  struct fake f;
+
+  (void) state;
+  init (&f);
+  disk (&f, "vda", "/i/u/disk", true, BASE "/" SHA, true, NULL);
+  f.chains[0].links[1].fmt = CH_FMT_QCOW2;
+  f.chains[0].links[1].partial = true;
+  fails_with (&f, BASE "/" SHA, "stated format is qcow2 but the image is not qcow2");
+  /* Nor is a top. */
+  init (&f);
+  disk (&f, "vda", "/i/u/disk", true, NULL);
+  f.chains[0].links[0].partial = true;
+  fails_with (&f, "/i/u/disk", "stated format is qcow2 but the image is not qcow2");
 }
 
 static void
@@ -403,6 +446,7 @@ main (void)
     cmocka_unit_test (test_whole_chain_marks),
     cmocka_unit_test (test_resized_from_original),
     cmocka_unit_test (test_resized_in_progress),
+    cmocka_unit_test (test_partial_elsewhere),
     cmocka_unit_test (test_fetch_when_sources),
     cmocka_unit_test (test_shared_base_planned_once),
     cmocka_unit_test (test_ephemeral_and_swap),
