@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "cleanup.h"
+#include "digest.h"
 #include "error.h"
 #include "fsutil.h"
 #include "io.h"
@@ -219,42 +220,6 @@ convert_to_raw (struct job *j, int src_fd, int *out_fd)
   return -1;
 }
 
-/* sha256 of FD's content, for the manifest. */
-static int
-sha256_fd (int fd, char hex[65])
-{
-  CLEANUP_FREE unsigned char *buf = malloc (1 << 20);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
-  off_t off = 0;
-  int r = -1;
-
-  if (buf == NULL || ctx == NULL || !EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL)) {
-    ch_error ("sha256: out of memory");
-    goto out;
-  }
-  for (;;) {
-    ssize_t n = ch_read_full (fd, buf, 1 << 20, off);
-
-    if (n < 0) {
-      ch_error ("read: %m");
-      goto out;
-    }
-    if (n == 0)
-      break;
-    EVP_DigestUpdate (ctx, buf, (size_t) n);
-    off += n;
-  }
-  EVP_DigestFinal_ex (ctx, md, &mdlen);
-  for (unsigned int i = 0; i < mdlen; i++)
-    sprintf (hex + 2 * i, "%02x", md[i]);
-  r = 0;
- out:
-  EVP_MD_CTX_free (ctx);
-  return r;
-}
-
 static int
 write_manifest (struct job *j, int fd, const struct origin *o)
 {
@@ -273,7 +238,7 @@ write_manifest (struct job *j, int fd, const struct origin *o)
   m.size = (uint64_t) st.st_size;
   if (o->sha256 && o->sha256[0])
     snprintf (m.sha256, sizeof m.sha256, "%s", o->sha256);
-  else if (sha256_fd (fd, m.sha256) < 0)
+  else if (ch_sha256_fd (fd, m.sha256) < 0)
     return -1;
   snprintf (m.image_id, sizeof m.image_id, "%s", o->image_id ? o->image_id : "");
   snprintf (m.source, sizeof m.source, "%s", o->source);

@@ -1,9 +1,11 @@
 #include "copy.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/fs.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,4 +118,42 @@ ch_copy_sparse (int src, int dst, bool *reflinked)
     return -1;
   }
   return 0;
+}
+
+#define ZERO_CHUNK (1u << 20)
+
+bool
+ch_zeros_from (int fd, const char *path, uint64_t from, char *why, size_t len)
+{
+  CLEANUP_FREE unsigned char *buf = NULL;
+  struct stat st;
+  off_t end, data, hole;
+
+  if (fstat (fd, &st) < 0)
+    return ch_why (why, len, "fstat %s: %s", path, strerror (errno));
+  end = st.st_size;
+  for (data = (off_t) from; data < end; data = hole) {
+    data = lseek (fd, data, SEEK_DATA);
+    if (data < 0 && errno == ENXIO)
+      return true;                      /* holes to the end */
+    if (data < 0)
+      return ch_why (why, len, "SEEK_DATA in %s: %s", path, strerror (errno));
+    hole = lseek (fd, data, SEEK_HOLE);
+    if (hole < 0)
+      return ch_why (why, len, "SEEK_HOLE in %s: %s", path, strerror (errno));
+    if (buf == NULL && (buf = malloc (ZERO_CHUNK)) == NULL)
+      return ch_why (why, len, "out of memory");
+    for (off_t at = data; at < hole; ) {
+      size_t want = hole - at < ZERO_CHUNK ? (size_t) (hole - at) : ZERO_CHUNK;
+      ssize_t r = ch_read_full (fd, buf, want, at);
+
+      if (r <= 0)
+        return ch_why (why, len, "reading %s: %s", path, r < 0 ? strerror (errno) : "short file");
+      if (buf[0] != 0 || memcmp (buf, buf + 1, (size_t) r - 1) != 0)
+        return ch_why (why, len, "%s has data at byte %jd, beyond the original's %" PRIu64
+                       " bytes", path, (intmax_t) at, from);
+      at += r;
+    }
+  }
+  return true;
 }

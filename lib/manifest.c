@@ -156,27 +156,43 @@ ch_manifest_format (const struct ch_manifest *m)
   return s;
 }
 
-bool
-ch_manifest_read_current (int base_fd, const char *leaf, const struct stat *fst,
-                          struct ch_manifest *m)
+/* LEAF's manifest into *M, and the manifest file's own stat into *ST. */
+static bool
+read_manifest (int base_fd, const char *leaf, struct ch_manifest *m, struct stat *st)
 {
   char name[CH_BASE_NAME_MAX + sizeof CH_MANIFEST_SUFFIX];
   CLEANUP_CLOSE int fd = -1;
   CLEANUP_FREE char *buf = NULL;
-  struct stat st;
   ssize_t n;
 
   if ((size_t) snprintf (name, sizeof name, "%s%s", leaf, CH_MANIFEST_SUFFIX) >= sizeof name)
     return false;
   fd = openat (base_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > CH_MANIFEST_MAX)
+  if (fd < 0 || fstat (fd, st) < 0 || !S_ISREG (st->st_mode) || st->st_size > CH_MANIFEST_MAX)
     return false;
   if ((buf = malloc (CH_MANIFEST_MAX + 1)) == NULL)
     return false;
   n = ch_read_full (fd, buf, CH_MANIFEST_MAX, 0);
-  if (n <= 0 || ch_manifest_parse (buf, (size_t) n, m) < 0)
+  return n > 0 && ch_manifest_parse (buf, (size_t) n, m) == 0 && strcmp (m->name, leaf) == 0;
+}
+
+bool
+ch_manifest_read (int base_fd, const char *leaf, struct ch_manifest *m)
+{
+  struct stat st;
+
+  return read_manifest (base_fd, leaf, m, &st);
+}
+
+bool
+ch_manifest_read_current (int base_fd, const char *leaf, const struct stat *fst,
+                          struct ch_manifest *m)
+{
+  struct stat st;
+
+  if (!read_manifest (base_fd, leaf, m, &st))
     return false;
-  if (strcmp (m->name, leaf) != 0 || m->size != (uint64_t) fst->st_size)
+  if (m->size != (uint64_t) fst->st_size)
     return false;
   if (fst->st_ctim.tv_sec > st.st_mtim.tv_sec ||
       (fst->st_ctim.tv_sec == st.st_mtim.tv_sec && fst->st_ctim.tv_nsec >= st.st_mtim.tv_nsec))

@@ -27,6 +27,11 @@ int ch_manifest_parse (const char *json, size_t len, struct ch_manifest *m);
 char *ch_manifest_format (const struct ch_manifest *m);
 
 /* Read the manifest of entry LEAF of the cache open on BASE_FD, if there
+ * is one naming LEAF, current or not: what it says of where the entry came
+ * from (its image id), not of what the file holds now. */
+bool ch_manifest_read (int base_fd, const char *leaf, struct ch_manifest *m);
+
+/* Read the manifest of entry LEAF of the cache open on BASE_FD, if there
  * is one and it is current for the file ST describes: the file has not
  * changed since it was written (ctime, which no one can set back) and has
  * the recorded size.  False otherwise (absent, stale, malformed). */

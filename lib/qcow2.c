@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bigendian.h"
 #include "cleanup.h"
 #include "error.h"
 #include "io.h"
@@ -33,23 +34,10 @@
 
 #define INCOMPAT_DATA_FILE   (UINT64_C (1) << 2)
 
-static uint32_t
-be32 (const uint8_t *p)
-{
-  return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 |
-         (uint32_t) p[2] << 8 | (uint32_t) p[3];
-}
-
-static uint64_t
-be64 (const uint8_t *p)
-{
-  return (uint64_t) be32 (p) << 32 | be32 (p + 4);
-}
-
 bool
 ch_qcow2_is_qcow2 (const uint8_t *buf, size_t len)
 {
-  return len >= 4 && be32 (buf) == CH_QCOW2_MAGIC;
+  return len >= 4 && ch_be32 (buf) == CH_QCOW2_MAGIC;
 }
 
 /* Report that [OFF, OFF+N) is not within the LEN bytes we have.  A buffer
@@ -105,7 +93,7 @@ parse_fixed (const uint8_t *buf, size_t len, struct ch_qcow2_info *out,
   }
   if (!ch_qcow2_is_qcow2 (buf, len))
     goto bad_magic;
-  out->version = be32 (buf + HDR_VERSION);
+  out->version = ch_be32 (buf + HDR_VERSION);
   if (out->version != 2 && out->version != 3) {
     ch_error ("unsupported qcow2 version %" PRIu32, out->version);
     return -1;
@@ -116,7 +104,7 @@ parse_fixed (const uint8_t *buf, size_t len, struct ch_qcow2_info *out,
     return -1;
   }
 
-  out->cluster_bits = be32 (buf + HDR_CLUSTER_BITS);
+  out->cluster_bits = ch_be32 (buf + HDR_CLUSTER_BITS);
   if (out->cluster_bits < MIN_CLUSTER_BITS ||
       out->cluster_bits > MAX_CLUSTER_BITS) {
     ch_error ("qcow2 cluster_bits %" PRIu32 " out of range (%d..%d)",
@@ -126,17 +114,17 @@ parse_fixed (const uint8_t *buf, size_t len, struct ch_qcow2_info *out,
   cluster_size = UINT64_C (1) << out->cluster_bits;
 
   /* Sizes are handled as off_t / int64 everywhere downstream. */
-  out->virtual_size = be64 (buf + HDR_SIZE);
+  out->virtual_size = ch_be64 (buf + HDR_SIZE);
   if (out->virtual_size > (uint64_t) INT64_MAX) {
     ch_error ("qcow2 virtual size %" PRIu64 " too large", out->virtual_size);
     return -1;
   }
 
-  out->l1_size = be32 (buf + HDR_L1_SIZE);
-  out->l1_table_offset = be64 (buf + HDR_L1_OFFSET);
+  out->l1_size = ch_be32 (buf + HDR_L1_SIZE);
+  out->l1_table_offset = ch_be64 (buf + HDR_L1_OFFSET);
   if (out->version == 3) {
-    out->incompatible_features = be64 (buf + HDR_INCOMPAT);
-    *hdr_len = be32 (buf + HDR_HEADER_LENGTH);
+    out->incompatible_features = ch_be64 (buf + HDR_INCOMPAT);
+    *hdr_len = ch_be32 (buf + HDR_HEADER_LENGTH);
     if (*hdr_len < HDR_V3_MIN_LENGTH) {
       ch_error ("qcow2 header_length %" PRIu64 " too short", *hdr_len);
       return -1;
@@ -201,8 +189,8 @@ parse_extensions (const uint8_t *buf, size_t len, uint64_t start,
       outside_read ("header extension", off, EXT_HEADER_LEN, len);
       return -1;
     }
-    type = be32 (buf + off);
-    n = be32 (buf + off + 4);
+    type = ch_be32 (buf + off);
+    n = ch_be32 (buf + off + 4);
     off += EXT_HEADER_LEN;
     if (n > end - off) {
       ch_error ("qcow2 header extension 0x%08" PRIx32 " at offset %" PRIu64
@@ -260,8 +248,8 @@ ch_qcow2_parse (const uint8_t *buf, size_t len, struct ch_qcow2_info *out)
     goto fail;
   cluster_size = UINT64_C (1) << out->cluster_bits;
 
-  backing_off = be64 (buf + HDR_BACKING_OFFSET);
-  backing_size = be32 (buf + HDR_BACKING_SIZE);
+  backing_off = ch_be64 (buf + HDR_BACKING_OFFSET);
+  backing_size = ch_be32 (buf + HDR_BACKING_SIZE);
   if (backing_off > cluster_size) {
     ch_error ("qcow2 backing file offset %" PRIu64 " is outside the first "
               "cluster", backing_off);

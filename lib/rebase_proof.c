@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "config.h"
+#include "copy.h"
 #include "fsutil.h"
 #include "io.h"
 #include "lock.h"
@@ -21,7 +22,6 @@
 #include "pathutil.h"
 #include "qcow2.h"
 
-#define ZERO_CHUNK (1u << 20)
 
 /* One backing file: its path as QEMU will open it and the _base entry. */
 struct backing {
@@ -123,44 +123,6 @@ read_manifest (int base_fd, const struct backing *b, struct ch_manifest *m)
   return ch_manifest_read_current (base_fd, b->leaf, &b->st, m);
 }
 
-/* FD holds only zeros from FROM to its end.  Holes are skipped; allocated
- * extents are read (a copy-and-extend may have written zeros). */
-static bool
-zeros_from (int fd, const char *path, uint64_t from, char *why, size_t len)
-{
-  CLEANUP_FREE unsigned char *buf = NULL;
-  struct stat st;
-  off_t end, data, hole;
-
-  if (fstat (fd, &st) < 0)
-    return ch_why (why, len, "fstat %s: %s", path, strerror (errno));
-  end = st.st_size;
-  for (data = (off_t) from; data < end; data = hole) {
-    data = lseek (fd, data, SEEK_DATA);
-    if (data < 0 && errno == ENXIO)
-      return true;                      /* holes to the end */
-    if (data < 0)
-      return ch_why (why, len, "SEEK_DATA in %s: %s", path, strerror (errno));
-    hole = lseek (fd, data, SEEK_HOLE);
-    if (hole < 0)
-      return ch_why (why, len, "SEEK_HOLE in %s: %s", path, strerror (errno));
-    if (buf == NULL && (buf = malloc (ZERO_CHUNK)) == NULL)
-      return ch_why (why, len, "out of memory");
-    for (off_t at = data; at < hole; ) {
-      size_t want = hole - at < ZERO_CHUNK ? (size_t) (hole - at) : ZERO_CHUNK;
-      ssize_t r = ch_read_full (fd, buf, want, at);
-
-      if (r <= 0)
-        return ch_why (why, len, "reading %s: %s", path, r < 0 ? strerror (errno) : "short file");
-      if (buf[0] != 0 || memcmp (buf, buf + 1, (size_t) r - 1) != 0)
-        return ch_why (why, len, "%s has data at byte %jd, beyond the original's %" PRIu64
-                       " bytes", path, (intmax_t) at, from);
-      at += r;
-    }
-  }
-  return true;
-}
-
 /* Both entries are copies of one original, extended with zeros. */
 static bool
 same_original (int base_fd, const char *base_dir, const struct backing *cur,
@@ -187,8 +149,8 @@ same_original (int base_fd, const char *base_dir, const struct backing *cur,
   prefix = (uint64_t) orig.st_size;
   if (prefix > (uint64_t) cur->st.st_size)
     return ch_why (why, len, "%s is shorter than its original %s", cur->leaf, cur->name.sha1);
-  if (!zeros_from (cur->fd, cur->path, prefix, why, len) ||
-      !zeros_from (new->fd, new->path, prefix, why, len))
+  if (!ch_zeros_from (cur->fd, cur->path, prefix, why, len) ||
+      !ch_zeros_from (new->fd, new->path, prefix, why, len))
     return false;
   snprintf (why, len, "%s and %s are the original %s (%" PRIu64 " bytes) followed by zeros",
             cur->leaf, new->leaf, cur->name.sha1, prefix);
