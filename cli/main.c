@@ -31,6 +31,8 @@ usage (FILE *fp)
            "  annotate [--connect URI] [--dry-run] DOMAIN\n"
            "                               record the disks' chains in the domain's metadata,\n"
            "                               for the destination of a later live migration\n"
+           "  snapshot show FILE           a COW-only snapshot's marker, and whether its\n"
+           "                               signature holds under [snapshot] key_file\n"
            "\n"
            "FILE is a libvirt domain XML (virsh dumpxml DOMAIN); - reads stdin.\n"
            "\n"
@@ -88,6 +90,8 @@ main (int argc, char *argv[])
     r = cmd_rebase (&cli, argc, argv);
   else if (strcmp (argv[0], "annotate") == 0)
     r = cmd_annotate (&cli, argc, argv);
+  else if (strcmp (argv[0], "snapshot") == 0)
+    r = cmd_snapshot (&cli, argc, argv);
   else {
     fprintf (stderr, "cowherd: unknown command '%s'; see cowherd --help\n", argv[0]);
     return 2;

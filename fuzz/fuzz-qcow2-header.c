@@ -1,6 +1,7 @@
-/* libFuzzer target: the qcow2 header parser on arbitrary bytes.  The
- * parser must refuse anything malformed cleanly and never read outside
- * the buffer; ASan and UBSan watch for the rest. */
+/* libFuzzer target: the qcow2 header parser, and the COW-only snapshot
+ * marker reader, on arbitrary bytes.  They must refuse anything malformed
+ * cleanly and never read outside the buffer; ASan and UBSan watch for the
+ * rest. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "error.h"
 #include "qcow2.h"
+#include "snapmark.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -40,5 +42,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   }
   else if (ch_last_error ()[0] == '\0')
     abort ();                         /* every -1 comes with a message */
+
+  {
+    struct ch_snap_marker m;
+    uint64_t off;
+    int r;
+
+    ch_error_clear ();
+    r = ch_snap_parse (data, size, &m, &off);
+    if (r == -1 && ch_last_error ()[0] == '\0')
+      abort ();
+    if (r == 1 && (strlen (m.parent) != 40 || strlen (m.image_id) > CH_SNAP_IMAGE_ID_MAX ||
+                   off > size || size - off < CH_SNAP_HMAC_LEN ||
+                   m.parent_size > m.parent_vsize))
+      abort ();
+  }
   return 0;
 }

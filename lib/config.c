@@ -160,6 +160,7 @@ const struct ch_config_key ch_config_keys[] = {
   { "fetch", "stall_timeout", AS_INT (stall_timeout, 1, 3600), .def_num = 30 },
   { "fetch", "retries", AS_INT (retries, 0, 100), .def_num = 3 },
   { "fetch", "force_raw_images", AS_BOOL (force_raw_images), .def_num = true },
+  { "snapshot", "key_file", AS_PATH (snapshot_key_file) },
 };
 const size_t ch_config_n_keys = sizeof ch_config_keys / sizeof ch_config_keys[0];
 

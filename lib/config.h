@@ -43,6 +43,7 @@ struct ch_config {
   size_t n_peers;
   char *peer_ssh_key;     /* [peers] ssh_key: private key for sftp peers */
   char *state_dir;        /* [hook] state_dir = /run/cowherd: incoming migrations in flight */
+  char *snapshot_key_file;  /* [snapshot] key_file: COW-only snapshots; NULL: off */
 };
 
 /* The keys of cowherd.conf, one row each.  Parsing, the defaults and

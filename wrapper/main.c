@@ -7,7 +7,15 @@
  * The one change: `qemu-img rebase` in safe mode between two _base entries
  * that provably read the same (lib/rebase_proof.h) gets `-u` added, which
  * rewrites the header instead of reading both backing files in full.  Each
- * rebase decision is logged with its reason. */
+ * rebase decision is logged with its reason.
+ *
+ * With a snapshot key ([snapshot] key_file), two more: Nova's snapshot
+ * convert (-O qcow2 -f qcow2 SRC DST) goes to `cowherd snapshot extract`,
+ * which makes DST COW-only where it can prove that right and runs the
+ * convert as it came otherwise; and info or convert of a COW-only snapshot
+ * goes to `cowherd snapshot rebuild`, which puts it back together first.
+ * Both are the CLI's work: libcrypto and libcurl stay out of this
+ * process, which every qemu-img call pays for. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,8 +29,11 @@
 #include "cowherd-build.h"
 #include "error.h"
 #include "log.h"
+#include "io.h"
+#include "qcow2.h"
 #include "qemu_img_args.h"
 #include "rebase_proof.h"
+#include "snapmark.h"
 
 #define SELF "qemu-img (cowherd shim)"
 #define DEFAULT_REAL "/usr/bin/qemu-img"
@@ -69,6 +80,88 @@ with_unsafe (int argc, char **argv, int cmd_index)
   memcpy (a + cmd_index + 2, argv + cmd_index + 1,
           ((size_t) (argc - cmd_index - 1) + 1) * sizeof *a);
   return a;
+}
+
+/* Does PATH carry cowherd's snapshot marker (well formed or not)?  What
+ * cannot be read is left to qemu-img. */
+static bool
+marked (const char *path)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  uint8_t buf[CH_QCOW2_HEADER_READ_MAX];
+  struct ch_snap_marker m;
+  uint64_t off;
+  ssize_t n;
+
+  if (fd < 0)
+    return false;
+  n = ch_read_full (fd, buf, sizeof buf, 0);
+  close (fd);
+  return n > 0 && ch_snap_parse (buf, (size_t) n, &m, &off) != 0;
+}
+
+/* Hand the call over to `cowherd snapshot SUB ARGS... -- ARGV`. */
+static void __attribute__((noreturn))
+run_cli (const struct ch_config *cfg, const char *const *args, size_t n_args, int argc,
+         char **argv)
+{
+  char **a = calloc ((size_t) argc + n_args + 4, sizeof *a);
+  size_t i = 0;
+
+  if (a == NULL)
+    run_real (cfg->real_qemu_img, argv);
+  a[i++] = cfg->fetcher;
+  a[i++] = (char *) "snapshot";
+  for (size_t k = 0; k < n_args; k++)
+    a[i++] = (char *) args[k];
+  a[i++] = (char *) "--";
+  memcpy (a + i, argv, ((size_t) argc + 1) * sizeof *a);
+  execv (cfg->fetcher, a);
+  fprintf (stderr, "%s: cannot run %s: %s\n", SELF, cfg->fetcher, strerror (errno));
+  _exit (errno == ENOENT ? 127 : 126);
+}
+
+/* A convert as Nova's snapshot makes it: one qcow2 into one qcow2, with
+ * nothing but the cache mode and compression said. */
+static bool
+nova_snapshot (const struct ch_convert_args *c)
+{
+  return c->files == 2 && c->src_fmt && strcmp (c->src_fmt, "qcow2") == 0 && c->out_fmt &&
+    strcmp (c->out_fmt, "qcow2") == 0 && !c->out_base && !c->out_base_fmt && !c->snapshot &&
+    !c->src_cache && !c->no_create && !c->force_share && !c->copy_range && !c->unordered &&
+    !c->salvage && !c->image_opts && !c->target_image_opts && !c->help && c->options == 0 &&
+    c->objects == 0 && c->others == 0;
+}
+
+/* convert and info, with a snapshot key: see the top of this file. */
+static void
+snapshots (const struct ch_config *cfg, const char *cmd, int cmd_index, int argc, char **argv)
+{
+  struct ch_convert_args c = { .cmd_index = cmd_index };
+  struct ch_info_args i = { .cmd_index = cmd_index };
+
+  if (strcmp (cmd, "info") == 0 && ch_qemu_img_info_args (argc, argv, &i) &&
+      i.files == 1 && !i.image_opts && !i.help && marked (i.filename))
+    run_cli (cfg, (const char *[]) { "rebuild", i.filename }, 2, argc, argv);
+  if (strcmp (cmd, "convert") != 0 || !ch_qemu_img_convert_args (argc, argv, &c) ||
+      c.files != 2 || c.image_opts || c.help)
+    return;
+  if (marked (c.src))
+    run_cli (cfg, (const char *[]) { "rebuild", c.src }, 2, argc, argv);
+  if (nova_snapshot (&c)) {
+    const char *args[6] = { "extract" };
+    size_t n = 1;
+
+    if (c.compress)
+      args[n++] = "-c";
+    if (c.cache) {
+      args[n++] = "-t";
+      args[n++] = c.cache;
+    }
+    args[n++] = c.src;
+    args[n++] = c.dst;
+    run_cli (cfg, args, n, argc, argv);
+  }
 }
 
 /* Why a rebase call is left to the real safe rebase, or NULL if the
@@ -122,6 +215,8 @@ main (int argc, char **argv)
   loop_guard (cfg.real_qemu_img);
 
   cmd = ch_qemu_img_command (argc, argv, &r.cmd_index);
+  if (cfg_ok && cmd && cfg.snapshot_key_file)
+    snapshots (&cfg, cmd, r.cmd_index, argc, argv);
   if (!cfg_ok || cmd == NULL || strcmp (cmd, "rebase") != 0)
     run_real (cfg.real_qemu_img, argv);
 

@@ -271,6 +271,9 @@ static const struct key_case cases[] = {
   NO ("fetch", "retries", retries, "101", "not a number from 0 to 100: 101"),
   OK ("fetch", "force_raw_images", force_raw_images, "false", "false"),
   NO ("fetch", "force_raw_images", force_raw_images, "off", "not a boolean: off"),
+  OK ("snapshot", "key_file", snapshot_key_file, "/etc/cowherd/snapshot.key",
+      "/etc/cowherd/snapshot.key"),
+  NO ("snapshot", "key_file", snapshot_key_file, "snapshot.key", ABS "snapshot.key"),
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 

@@ -1,0 +1,152 @@
+/* cowherd snapshot: COW-only snapshots.
+ *
+ *   snapshot show FILE         an operator reading a snapshot image
+ *   snapshot extract ... -- ARGV, snapshot rebuild FILE -- ARGV
+ *                              what the qemu-img shim hands over, with the
+ *                              qemu-img call it stands in for (ARGV): done
+ *                              here, or that call run as it was. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "error.h"
+#include "log.h"
+#include "snapshot.h"
+
+/* The qemu-img call after "--" in ARGV, run as it came (the real binary
+ * replaces this process: its output, status and signals are the caller's). */
+static int __attribute__((noreturn))
+run_qemu_img (const struct cli *cli, char **qargv)
+{
+  execv (cli->cfg.real_qemu_img, qargv);
+  fprintf (stderr, "qemu-img (cowherd): cannot run %s: %s\n", cli->cfg.real_qemu_img,
+           strerror (errno));
+  _exit (errno == ENOENT ? 127 : 126);
+}
+
+/* The index in ARGV of the qemu-img call after "--", or -1. */
+static int
+after_dashes (int argc, char *argv[])
+{
+  for (int i = optind; i < argc; i++)
+    if (strcmp (argv[i], "--") == 0)
+      return i + 1 < argc ? i + 1 : -1;
+  return -1;
+}
+
+static int
+extract (struct cli *cli, int argc, char *argv[])
+{
+  struct ch_snapshot_convert c = { 0 };
+  char why[CH_ERROR_MAX];
+  int q, opt;
+
+  while ((opt = getopt (argc, argv, "+ct:")) != -1) {
+    switch (opt) {
+    case 'c': c.compress = true; break;
+    case 't': c.cache = optarg; break;
+    default: return 2;
+    }
+  }
+  q = after_dashes (argc, argv);
+  if (q < 0 || q - 1 - optind != 2) {
+    fprintf (stderr, "usage: cowherd snapshot extract [-c] [-t CACHE] SRC DST -- QEMU-IMG-ARGV\n");
+    return 2;
+  }
+  c.src = argv[optind];
+  c.dst = argv[optind + 1];
+  if (cli_load_config (cli) < 0) {
+    /* qemu-img's job must not depend on cowherd's configuration. */
+    fprintf (stderr, "qemu-img (cowherd): %s\n", ch_last_error ());
+    return 1;
+  }
+  if (ch_snapshot_extract (&cli->cfg, &c, why, sizeof why)) {
+    ch_log (LOG_INFO, "snapshot %s: COW-only into %s", c.src, c.dst);
+    return 0;
+  }
+  ch_log (LOG_INFO, "snapshot %s: flattened: %s", c.src, why);
+  run_qemu_img (cli, argv + q);
+}
+
+static int
+rebuild (struct cli *cli, int argc, char *argv[])
+{
+  int q = after_dashes (argc, argv);
+
+  if (q < 0 || q - 1 - optind != 1) {
+    fprintf (stderr, "usage: cowherd snapshot rebuild FILE -- QEMU-IMG-ARGV\n");
+    return 2;
+  }
+  if (cli_load_config (cli) < 0 || ch_snapshot_rebuild (&cli->cfg, argv[optind]) < 0) {
+    fprintf (stderr, "qemu-img (cowherd): %s\n", ch_last_error ());
+    ch_log (LOG_ERR, "%s", ch_last_error ());
+    return 1;
+  }
+  run_qemu_img (cli, argv + q);
+}
+
+static void
+hex (const uint8_t *p, size_t n, char *out)
+{
+  for (size_t i = 0; i < n; i++)
+    sprintf (out + 2 * i, "%02x", p[i]);
+}
+
+static int
+show (struct cli *cli, int argc, char *argv[])
+{
+  struct ch_snap_marker m;
+  char sha[65];
+  bool marked;
+  int sig;
+
+  if (optind != argc - 1) {
+    fprintf (stderr, "usage: cowherd snapshot show FILE\n");
+    return 2;
+  }
+  if (cli_load_config (cli) < 0 ||
+      ch_snapshot_inspect (&cli->cfg, argv[optind], &m, &marked, &sig) < 0)
+    return -1;
+  if (!marked) {
+    printf ("%s: not a COW-only snapshot\n", argv[optind]);
+    return 1;
+  }
+  hex (m.parent_sha256, sizeof m.parent_sha256, sha);
+  printf ("%s: COW-only snapshot (marker version %" PRIu32 ")\n", argv[optind], m.version);
+  printf ("  parent:        %s\n", m.parent);
+  printf ("  image id:      %s\n", m.image_id[0] ? m.image_id : "(not recorded)");
+  printf ("  parent size:   %" PRIu64 " bytes, %" PRIu64 " as the disk saw it\n",
+          m.parent_size, m.parent_vsize);
+  printf ("  parent sha256: %s\n", m.has_parent_sha256 ? sha : "(not recorded)");
+  printf ("  signature:     %s\n", sig > 0 ? "holds"
+          : sig == 0 ? "DOES NOT HOLD (another cloud's key, or changed since)"
+          : "not checked (no [snapshot] key_file)");
+  return sig == 0 ? 1 : 0;
+}
+
+int
+cmd_snapshot (struct cli *cli, int argc, char *argv[])
+{
+  const char *sub = argc > 1 ? argv[1] : "";
+
+  argc--;
+  argv++;
+  optind = 0;
+  if (strcmp (sub, "show") == 0) {
+    optind = 1;
+    return show (cli, argc, argv);
+  }
+  if (strcmp (sub, "extract") == 0)
+    return extract (cli, argc, argv);
+  if (strcmp (sub, "rebuild") == 0) {
+    optind = 1;
+    return rebuild (cli, argc, argv);
+  }
+  fprintf (stderr, "usage: cowherd snapshot show|extract|rebuild ...; see cowherd(8)\n");
+  return 2;
+}

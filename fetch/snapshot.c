@@ -1,0 +1,470 @@
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "chain.h"
+#include "cleanup.h"
+#include "copy.h"
+#include "digest.h"
+#include "error.h"
+#include "fetch.h"
+#include "fsutil.h"
+#include "io.h"
+#include "log.h"
+#include "manifest.h"
+#include "naming.h"
+#include "pathutil.h"
+#include "qcow2.h"
+#include "runcmd.h"
+#include "snapsign.h"
+
+struct key {
+  uint8_t *bytes;
+  size_t len;
+};
+
+static void
+key_freep (struct key *k)
+{
+  ch_snap_key_free (k->bytes, k->len);
+}
+#define CLEANUP_KEY __attribute__((cleanup (key_freep)))
+
+/* The first cluster of the qcow2 image open on FD (at least its header),
+ * malloc'd; *LEN its length.  NULL with ch_error. */
+static uint8_t *
+read_first_cluster (int fd, size_t *len)
+{
+  struct ch_qcow2_info qi;
+  uint8_t *buf;
+  ssize_t n;
+
+  if (ch_qcow2_read (fd, &qi) < 0)
+    return NULL;
+  *len = (size_t) 1 << qi.cluster_bits;
+  if ((buf = calloc (1, *len)) == NULL) {
+    ch_error ("calloc: %m");
+    return NULL;
+  }
+  if ((n = ch_read_full (fd, buf, *len, 0)) < 0) {
+    ch_error ("read: %m");
+    free (buf);
+    return NULL;
+  }
+  return buf;                           /* a short file reads as zeros after its end */
+}
+
+/* Run the real qemu-img (never the shim, whatever PATH says). */
+static int
+qemu_img (const struct ch_config *cfg, const char *const *args)
+{
+  char *argv[16];
+  size_t n = 0;
+
+  argv[n++] = cfg->real_qemu_img;
+  for (; *args && n < 15; args++)
+    argv[n++] = (char *) *args;
+  argv[n] = NULL;
+  return ch_run (argv);
+}
+
+/* ---- extract ---------------------------------------------------------------- */
+
+/* What the marker says of the original under SRC's backing LINK (an entry
+ * of _base, open in BASE_FD).  false with WHY when it cannot be proven. */
+static bool
+describe_parent (const struct ch_config *cfg, int base_fd, const struct ch_link *l,
+                 struct ch_snap_marker *m, char *why, size_t len)
+{
+  const char *leaf = ch_path_leaf_in (l->path, cfg->base_dir);
+  CLEANUP_CLOSE int orig = -1, entry = -1;
+  struct ch_base_name bn;
+  struct ch_manifest man;
+  struct stat st;
+  enum ch_fmt fmt;
+
+  if (leaf == NULL || strchr (leaf, '/') != NULL)
+    return ch_why (why, len, "its backing file %s is not an entry of %s", l->path,
+                   cfg->base_dir);
+  ch_base_classify (leaf, &bn);
+  if (bn.kind != CH_BASE_ORIGINAL && bn.kind != CH_BASE_RESIZED)
+    return ch_why (why, len, "its backing file %s is not an original or a resized image",
+                   leaf);
+  if (l->is_symlink || !l->is_regular || l->fmt != CH_FMT_RAW)
+    return ch_why (why, len, "its backing file %s is not a raw regular file", leaf);
+  /* The original says where the copied prefix ends, and its size checks
+   * the one the other host has. */
+  orig = openat (base_fd, bn.sha1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (orig < 0 || fstat (orig, &st) < 0 || !S_ISREG (st.st_mode))
+    return ch_why (why, len, "the original %s is not in %s", bn.sha1, cfg->base_dir);
+  if (ch_probe_format (orig, &fmt) < 0 || fmt != CH_FMT_RAW)
+    return ch_why (why, len, "the original %s is not raw", bn.sha1);
+  if ((uint64_t) st.st_size > l->virtual_size)
+    return ch_why (why, len, "%s is shorter than its original", leaf);
+  if (bn.kind == CH_BASE_RESIZED) {
+    entry = openat (base_fd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (entry < 0)
+      return ch_why (why, len, "%s: %s", leaf, strerror (errno));
+    if (!ch_zeros_from (entry, l->path, (uint64_t) st.st_size, why, len))
+      return false;
+  }
+  memset (m, 0, sizeof *m);
+  m->version = CH_SNAP_VERSION;
+  memcpy (m->parent, bn.sha1, sizeof m->parent);
+  m->parent_size = (uint64_t) st.st_size;
+  m->parent_vsize = l->virtual_size;
+  /* Where it came from, from any manifest; what it holds, only from one
+   * written after the file last changed. */
+  if (ch_manifest_read (base_fd, bn.sha1, &man) && strlen (man.image_id) <= CH_SNAP_IMAGE_ID_MAX)
+    snprintf (m->image_id, sizeof m->image_id, "%s", man.image_id);
+  if (ch_manifest_read_current (base_fd, bn.sha1, &st, &man) && strlen (man.sha256) == 64) {
+    for (size_t i = 0; i < 32; i++)
+      sscanf (man.sha256 + 2 * i, "%2hhx", &m->parent_sha256[i]);
+    m->has_parent_sha256 = true;
+  }
+  return true;
+}
+
+/* Mark and sign DST (made by qemu-img, no backing file). */
+static int
+mark_and_sign (const struct key *k, const char *dst, const struct ch_snap_marker *m)
+{
+  CLEANUP_CLOSE int fd = open (dst, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  CLEANUP_FREE uint8_t *buf = NULL;
+  uint8_t hmac[CH_SNAP_HMAC_LEN];
+  uint64_t hmac_off;
+  size_t len;
+
+  if (fd < 0) {
+    ch_error ("%s: %m", dst);
+    return -1;
+  }
+  if ((buf = read_first_cluster (fd, &len)) == NULL || ch_snap_mark (buf, len, m, &hmac_off) < 0) {
+    ch_error_prefix ("%s", dst);
+    return -1;
+  }
+  if (ch_write_full (fd, buf, len, 0) < 0) {
+    ch_error ("write %s: %m", dst);
+    return -1;
+  }
+  if (ch_snap_hmac (fd, k->bytes, k->len, hmac_off, hmac) < 0 ||
+      ch_write_full (fd, hmac, sizeof hmac, (off_t) hmac_off) < 0 || fsync (fd) < 0) {
+    ch_error ("sign %s: %s", dst, ch_last_error ());
+    return -1;
+  }
+  return 0;
+}
+
+bool
+ch_snapshot_extract (const struct ch_config *cfg, const struct ch_snapshot_convert *c,
+                     char *why, size_t len)
+{
+  CLEANUP_KEY struct key k = { 0 };
+  CLEANUP_CLOSE int base_fd = -1;
+  struct ch_chain chain;
+  struct ch_snap_marker m;
+  const char *fmt;
+  bool ok;
+
+  if (cfg->snapshot_key_file == NULL)
+    return ch_why (why, len, "no [snapshot] key_file");
+  if (ch_snap_key_load (cfg->snapshot_key_file, &k.bytes, &k.len) < 0)
+    return ch_why (why, len, "%s", ch_last_error ());
+  if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0)
+    return ch_why (why, len, "%s: %s", cfg->base_dir, strerror (errno));
+  if (ch_chain_probe (c->src, CH_FMT_QCOW2, &chain) < 0) {
+    ch_why (why, len, "%s", ch_last_error ());
+    ch_chain_clear (&chain);
+    return false;
+  }
+  /* One level: the disk's own layer over one cache entry. */
+  if (chain.n != 2 || !chain.links[1].exists)
+    ok = ch_why (why, len, chain.n < 2 ? "%s has no backing file"
+                 : !chain.links[1].exists ? "the backing file of %s is missing"
+                 : "%s is more than one layer over the cache", c->src);
+  else
+    ok = describe_parent (cfg, base_fd, &chain.links[1], &m, why, len);
+  if (!ok) {
+    ch_chain_clear (&chain);
+    return false;
+  }
+  /* Only the top's clusters: -B names what lies under them. */
+  fmt = ch_fmt_name (chain.links[1].fmt);
+  {
+    const char *args[16] = { "convert", "-q", "-t", c->cache ? c->cache : "writeback",
+                             "-O", "qcow2", "-f", "qcow2", "-B", chain.links[1].path,
+                             "-F", fmt };
+    const char *unback[] = { "rebase", "-q", "-u", "-f", "qcow2", "-b", "", c->dst, NULL };
+    size_t n = 12;
+
+    if (c->compress)
+      args[n++] = "-c";
+    args[n++] = c->src;
+    args[n++] = c->dst;
+    args[n] = NULL;
+
+    ok = qemu_img (cfg, args) == 0 && qemu_img (cfg, unback) == 0 &&
+      mark_and_sign (&k, c->dst, &m) == 0;
+  }
+  ch_chain_clear (&chain);
+  if (!ok) {
+    ch_why (why, len, "%s", ch_last_error ());
+    unlink (c->dst);
+  }
+  return ok;
+}
+
+/* ---- rebuild ---------------------------------------------------------------- */
+
+/* Check the signature of the image open on FD. */
+static int
+verify (const struct ch_config *cfg, int fd, const char *path, uint64_t hmac_off,
+        const struct ch_snap_marker *m)
+{
+  CLEANUP_KEY struct key k = { 0 };
+  uint8_t hmac[CH_SNAP_HMAC_LEN];
+
+  if (cfg->snapshot_key_file == NULL) {
+    ch_error ("%s: a COW-only snapshot, and no [snapshot] key_file to check it with", path);
+    return -1;
+  }
+  if (ch_snap_key_load (cfg->snapshot_key_file, &k.bytes, &k.len) < 0 ||
+      ch_snap_hmac (fd, k.bytes, k.len, hmac_off, hmac) < 0)
+    return -1;
+  if (CRYPTO_memcmp (hmac, m->hmac, sizeof hmac) != 0) {
+    ch_error ("%s: the COW-only snapshot's signature does not hold: not made with this "
+              "cloud's key, or changed since", path);
+    return -1;
+  }
+  return 0;
+}
+
+/* The original PARENT in BASE_FD, fetched if it is missing; its format and
+ * size checked against the marker.  The fd, or -1 with ch_error. */
+static int
+open_parent (const struct ch_config *cfg, int base_fd, const struct ch_snap_marker *m,
+             enum ch_fmt *fmt)
+{
+  CLEANUP_CLOSE int fd = -1;
+  struct ch_qcow2_info qi;
+  struct stat st;
+  uint64_t vsize;
+
+  fd = openat (base_fd, m->parent, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 && errno == ENOENT) {
+    const char *cand[] = { m->image_id };
+    struct ch_fetch_request req = { .name = m->parent, .candidates = cand,
+                                    .n_candidates = m->image_id[0] ? 1 : 0 };
+    struct ch_fetch_result res;
+
+    if (!ch_config_has_sources (cfg)) {
+      ch_error ("the original %s/%s is missing, and no image source is configured",
+                cfg->base_dir, m->parent);
+      return -1;
+    }
+    if (ch_fetch (cfg, &req, &res) < 0) {
+      ch_error_prefix ("the original %s", m->parent);
+      return -1;
+    }
+    fd = openat (base_fd, m->parent, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  }
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+    ch_error ("%s/%s: %s", cfg->base_dir, m->parent,
+              fd < 0 ? strerror (errno) : "not a regular file");
+    return -1;
+  }
+  if (ch_probe_format (fd, fmt) < 0)
+    return -1;
+  vsize = (uint64_t) st.st_size;
+  if (*fmt == CH_FMT_QCOW2) {
+    if (ch_qcow2_read (fd, &qi) < 0) {
+      ch_error_prefix ("%s/%s", cfg->base_dir, m->parent);
+      return -1;
+    }
+    if (qi.has_backing || qi.has_data_file) {
+      ch_error ("%s/%s names another file", cfg->base_dir, m->parent);
+      return -1;
+    }
+    vsize = qi.virtual_size;
+  }
+  if (m->parent_size && vsize != m->parent_size) {
+    ch_error ("the original %s is %" PRIu64 " bytes here, %" PRIu64 " where the "
+              "snapshot was taken", m->parent, vsize, m->parent_size);
+    return -1;
+  }
+  return CH_STEAL_FD (fd);
+}
+
+/* The parent's content is what the snapshot recorded, when it recorded a
+ * digest: a current manifest says so, or the file is hashed. */
+static int
+check_parent_digest (const struct ch_config *cfg, int base_fd, int fd,
+                     const struct ch_snap_marker *m)
+{
+  struct ch_manifest man;
+  struct stat st;
+  char want[65];
+
+  if (!m->has_parent_sha256)
+    return 0;
+  for (size_t i = 0; i < 32; i++)
+    snprintf (want + 2 * i, 3, "%02x", m->parent_sha256[i]);
+  if (fstat (fd, &st) == 0 && ch_manifest_read_current (base_fd, m->parent, &st, &man)) {
+    if (strcmp (man.sha256, want) == 0)
+      return 0;
+  }
+  else {
+    char got[65];
+
+    if (ch_sha256_fd (fd, got) < 0)
+      return -1;
+    if (strcmp (got, want) == 0)
+      return 0;
+  }
+  ch_error ("the original %s/%s holds other content than the one the snapshot was "
+            "taken over (sha256)", cfg->base_dir, m->parent);
+  return -1;
+}
+
+int
+ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
+{
+  CLEANUP_FREE char *norm = ch_path_normalize (path), *tmp_path = NULL, *new_path = NULL;
+  CLEANUP_FREE char *parent_path = NULL;
+  CLEANUP_CLOSE int base_fd = -1, fd = -1, parent_fd = -1, tfd = -1;
+  CLEANUP_FREE uint8_t *hdr = NULL;
+  const char *leaf;
+  char tmp[64], newn[72];
+  struct ch_snap_marker m;
+  struct stat st;
+  enum ch_fmt pfmt;
+  uint64_t hmac_off;
+  size_t len;
+  bool reflinked;
+  int r = -1;
+
+  if (norm == NULL)
+    return -1;
+  leaf = ch_path_leaf_in (norm, cfg->base_dir);
+  if (leaf == NULL || strchr (leaf, '/') != NULL || leaf[0] == '.') {
+    ch_error ("%s: COW-only snapshots are put back together in %s only", path, cfg->base_dir);
+    return -1;
+  }
+  if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
+    ch_error ("%s: %m", cfg->base_dir);
+    return -1;
+  }
+  fd = openat (base_fd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+    ch_error ("%s: %s", path, fd < 0 ? strerror (errno) : "not a regular file");
+    return -1;
+  }
+  if ((hdr = read_first_cluster (fd, &len)) == NULL) {
+    ch_error_prefix ("%s", path);
+    return -1;
+  }
+  if ((r = ch_snap_parse (hdr, len, &m, &hmac_off)) != 1) {
+    if (r == 0)
+      ch_error ("not a COW-only snapshot");
+    ch_error_prefix ("%s", path);
+    return -1;
+  }
+  /* Nova holds the lock of the entry being fetched; the parent's is taken
+   * to fetch it.  The same name would wait on Nova for ever. */
+  if (strncmp (leaf, m.parent, CH_SHA1_HEX) == 0) {
+    ch_error ("%s: a snapshot that names its own cache entry as its parent", path);
+    return -1;
+  }
+  if (verify (cfg, fd, path, hmac_off, &m) < 0 ||
+      (parent_fd = open_parent (cfg, base_fd, &m, &pfmt)) < 0 ||
+      check_parent_digest (cfg, base_fd, parent_fd, &m) < 0)
+    return -1;
+
+  /* The top, unmarked, over the parent; then qemu-img makes it whole. */
+  snprintf (tmp, sizeof tmp, ".%.40s.cowherd-%ld", leaf, (long) getpid ());
+  snprintf (newn, sizeof newn, "%s.new", tmp);
+  unlinkat (base_fd, tmp, 0);
+  unlinkat (base_fd, newn, 0);
+  if ((tmp_path = ch_path_join (cfg->base_dir, tmp)) == NULL ||
+      (new_path = ch_path_join (cfg->base_dir, newn)) == NULL ||
+      (parent_path = ch_path_join (cfg->base_dir, m.parent)) == NULL)
+    return -1;
+  tfd = openat (base_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (tfd < 0) {
+    ch_error ("create %s: %m", tmp_path);
+    return -1;
+  }
+  r = -1;
+  if (ch_copy_sparse (fd, tfd, &reflinked) < 0 || ch_snap_unmark (hdr, len) < 0 ||
+      ch_write_full (tfd, hdr, len, 0) < 0) {
+    ch_error_prefix ("%s", tmp_path);
+    goto out;
+  }
+  {
+    const char *rebase[] = { "rebase", "-q", "-u", "-f", "qcow2", "-b", parent_path,
+                             "-F", ch_fmt_name (pfmt), tmp_path, NULL };
+    const char *flatten[] = { "convert", "-q", "-f", "qcow2", "-O", "qcow2", tmp_path,
+                              new_path, NULL };
+    CLEANUP_CLOSE int nfd = -1;
+
+    if (qemu_img (cfg, rebase) < 0 || qemu_img (cfg, flatten) < 0)
+      goto out;
+    nfd = openat (base_fd, newn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (nfd < 0 || fchmod (nfd, st.st_mode & 0777) < 0 || fsync (nfd) < 0 ||
+        renameat (base_fd, newn, base_fd, leaf) < 0 || fsync (base_fd) < 0) {
+      ch_error ("%s: %m", new_path);
+      goto out;
+    }
+  }
+  ch_log (LOG_INFO, "%s: COW-only snapshot over %s (image %s) made whole", path, m.parent,
+          m.image_id[0] ? m.image_id : "unknown");
+  r = 0;
+ out:
+  unlinkat (base_fd, tmp, 0);
+  unlinkat (base_fd, newn, 0);
+  return r;
+}
+
+int
+ch_snapshot_inspect (const struct ch_config *cfg, const char *path, struct ch_snap_marker *m,
+                     bool *marked, int *signed_ok)
+{
+  CLEANUP_CLOSE int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  CLEANUP_FREE uint8_t *hdr = NULL;
+  CLEANUP_KEY struct key k = { 0 };
+  uint8_t hmac[CH_SNAP_HMAC_LEN];
+  uint64_t hmac_off;
+  size_t len;
+  int r;
+
+  *marked = false;
+  *signed_ok = -1;
+  if (fd < 0) {
+    ch_error ("%s: %m", path);
+    return -1;
+  }
+  if ((hdr = read_first_cluster (fd, &len)) == NULL ||
+      (r = ch_snap_parse (hdr, len, m, &hmac_off)) < 0) {
+    ch_error_prefix ("%s", path);
+    return -1;
+  }
+  if (r == 0)
+    return 0;
+  *marked = true;
+  if (cfg->snapshot_key_file == NULL)
+    return 0;
+  if (ch_snap_key_load (cfg->snapshot_key_file, &k.bytes, &k.len) < 0 ||
+      ch_snap_hmac (fd, k.bytes, k.len, hmac_off, hmac) < 0)
+    return -1;
+  *signed_ok = CRYPTO_memcmp (hmac, m->hmac, sizeof hmac) == 0;
+  return 0;
+}
