@@ -22,9 +22,11 @@
 #include "log.h"
 #include "manifest.h"
 #include "naming.h"
+#include "pathutil.h"
 #include "peer.h"
 #include "qcow2.h"
 #include "runcmd.h"
+#include "snapshot.h"
 
 #define DOWNLOAD_SUFFIX ".download"
 #define TOKEN_MAX 8192
@@ -176,6 +178,27 @@ refuse_references (int fd, const char *what)
               qi.has_backing ? "backing" : "data");
     return -1;
   }
+  return 0;
+}
+
+/* The download, a COW-only snapshot, replaced by the whole image. */
+static int
+rebuild_download (struct job *j, struct origin *o)
+{
+  CLEANUP_FREE char *dir = ch_path_join (j->cfg->base_dir, CH_TEMP_DIR);
+  char dl[64];
+  int fd;
+
+  snprintf (dl, sizeof dl, "%s%s", j->name, DOWNLOAD_SUFFIX);
+  if (dir == NULL || ch_snapshot_rebuild_at (j->cfg, j->tmp_fd, dir, dl) < 0)
+    return -1;
+  if ((fd = openat (j->tmp_fd, dl, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+    ch_error ("%s/%s: %m", dir, dl);
+    return -1;
+  }
+  close (j->dl_fd);
+  j->dl_fd = fd;
+  o->sha256 = NULL;                   /* that was the snapshot's */
   return 0;
 }
 
@@ -352,6 +375,11 @@ deliver (struct job *j, struct ch_fetch_result *res, bool qcow2, const char *wha
       discard_download (j);
       return 1;
     }
+    /* A COW-only snapshot (a domain booted from one needs it again): made
+     * whole over its original first, in place; a failure keeps the
+     * verified download. */
+    if (ch_snapshot_marked (j->dl_fd) && rebuild_download (j, o) < 0)
+      return 1;
     if (j->cfg->force_raw_images) {
       /* A failed conversion keeps the verified download for another try. */
       if (convert_to_raw (j, j->dl_fd, &raw_fd) < 0)

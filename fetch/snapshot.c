@@ -336,13 +336,12 @@ check_parent_digest (const struct ch_config *cfg, int base_fd, int fd,
 }
 
 int
-ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
+ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir_path,
+                        const char *leaf)
 {
-  CLEANUP_FREE char *norm = ch_path_normalize (path), *tmp_path = NULL, *new_path = NULL;
-  CLEANUP_FREE char *parent_path = NULL;
+  CLEANUP_FREE char *path = NULL, *tmp_path = NULL, *new_path = NULL, *parent_path = NULL;
   CLEANUP_CLOSE int base_fd = -1, fd = -1, parent_fd = -1, tfd = -1;
   CLEANUP_FREE uint8_t *hdr = NULL;
-  const char *leaf;
   char tmp[64], newn[72];
   struct ch_snap_marker m;
   struct stat st;
@@ -350,20 +349,15 @@ ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
   uint64_t hmac_off;
   size_t len;
   bool reflinked;
-  int r = -1;
+  int r;
 
-  if (norm == NULL)
+  if ((path = ch_path_join (dir_path, leaf)) == NULL)
     return -1;
-  leaf = ch_path_leaf_in (norm, cfg->base_dir);
-  if (leaf == NULL || strchr (leaf, '/') != NULL || leaf[0] == '.') {
-    ch_error ("%s: COW-only snapshots are put back together in %s only", path, cfg->base_dir);
-    return -1;
-  }
   if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
     ch_error ("%s: %m", cfg->base_dir);
     return -1;
   }
-  fd = openat (base_fd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  fd = openat (dir_fd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
     ch_error ("%s: %s", path, fd < 0 ? strerror (errno) : "not a regular file");
     return -1;
@@ -378,8 +372,9 @@ ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
     ch_error_prefix ("%s", path);
     return -1;
   }
-  /* Nova holds the lock of the entry being fetched; the parent's is taken
-   * to fetch it.  The same name would wait on Nova for ever. */
+  /* The lock of the entry being made is held (by Nova, or by cowherd's
+   * fetch); the parent's is taken to fetch it.  The same name would wait
+   * on itself. */
   if (strncmp (leaf, m.parent, CH_SHA1_HEX) == 0) {
     ch_error ("%s: a snapshot that names its own cache entry as its parent", path);
     return -1;
@@ -392,13 +387,13 @@ ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
   /* The top, unmarked, over the parent; then qemu-img makes it whole. */
   snprintf (tmp, sizeof tmp, ".%.40s.cowherd-%ld", leaf, (long) getpid ());
   snprintf (newn, sizeof newn, "%s.new", tmp);
-  unlinkat (base_fd, tmp, 0);
-  unlinkat (base_fd, newn, 0);
-  if ((tmp_path = ch_path_join (cfg->base_dir, tmp)) == NULL ||
-      (new_path = ch_path_join (cfg->base_dir, newn)) == NULL ||
+  unlinkat (dir_fd, tmp, 0);
+  unlinkat (dir_fd, newn, 0);
+  if ((tmp_path = ch_path_join (dir_path, tmp)) == NULL ||
+      (new_path = ch_path_join (dir_path, newn)) == NULL ||
       (parent_path = ch_path_join (cfg->base_dir, m.parent)) == NULL)
     return -1;
-  tfd = openat (base_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  tfd = openat (dir_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (tfd < 0) {
     ch_error ("create %s: %m", tmp_path);
     return -1;
@@ -418,9 +413,9 @@ ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
 
     if (qemu_img (cfg, rebase) < 0 || qemu_img (cfg, flatten) < 0)
       goto out;
-    nfd = openat (base_fd, newn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    nfd = openat (dir_fd, newn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (nfd < 0 || fchmod (nfd, st.st_mode & 0777) < 0 || fsync (nfd) < 0 ||
-        renameat (base_fd, newn, base_fd, leaf) < 0 || fsync (base_fd) < 0) {
+        renameat (dir_fd, newn, dir_fd, leaf) < 0 || fsync (dir_fd) < 0) {
       ch_error ("%s: %m", new_path);
       goto out;
     }
@@ -429,9 +424,41 @@ ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
           m.image_id[0] ? m.image_id : "unknown");
   r = 0;
  out:
-  unlinkat (base_fd, tmp, 0);
-  unlinkat (base_fd, newn, 0);
+  unlinkat (dir_fd, tmp, 0);
+  unlinkat (dir_fd, newn, 0);
   return r;
+}
+
+int
+ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
+{
+  CLEANUP_FREE char *norm = ch_path_normalize (path);
+  CLEANUP_CLOSE int base_fd = -1;
+  const char *leaf;
+
+  if (norm == NULL)
+    return -1;
+  leaf = ch_path_leaf_in (norm, cfg->base_dir);
+  if (leaf == NULL || strchr (leaf, '/') != NULL || leaf[0] == '.') {
+    ch_error ("%s: COW-only snapshots are put back together in %s only", path, cfg->base_dir);
+    return -1;
+  }
+  if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
+    ch_error ("%s: %m", cfg->base_dir);
+    return -1;
+  }
+  return ch_snapshot_rebuild_at (cfg, base_fd, cfg->base_dir, leaf);
+}
+
+bool
+ch_snapshot_marked (int fd)
+{
+  uint8_t buf[CH_QCOW2_HEADER_READ_MAX];
+  struct ch_snap_marker m;
+  uint64_t off;
+  ssize_t n = ch_read_full (fd, buf, sizeof buf, 0);
+
+  return n > 0 && ch_snap_parse (buf, (size_t) n, &m, &off) != 0;
 }
 
 int

@@ -36,6 +36,13 @@ bool ch_snapshot_extract (const struct ch_config *cfg, const struct ch_snapshot_
  * Glance), and replace PATH with the standalone qcow2 it stands for.
  * -1 with ch_error, PATH left as it was and no temporary file left. */
 int ch_snapshot_rebuild (const struct ch_config *cfg, const char *path);
+/* The same for LEAF of directory DIR_FD (DIR_PATH): cowherd's own fetch,
+ * whose download sits in its private build directory. */
+int ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir_path,
+                            const char *leaf);
+
+/* Does the image open on FD carry the marker (well formed or not)? */
+bool ch_snapshot_marked (int fd);
 
 /* What `cowherd snapshot show` prints: PATH's marker (*MARKED false when
  * there is none) and whether its signature holds under the configured key
