@@ -42,17 +42,6 @@ static const struct field fields[] = {
 };
 #undef F
 
-static bool
-is_lower_hex (const char *s, size_t len)
-{
-  if (strlen (s) != len)
-    return false;
-  for (size_t i = 0; i < len; i++)
-    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-      return false;
-  return true;
-}
-
 /* What both directions insist on, so format's output always parses. */
 static int
 check (const struct ch_manifest *m)
@@ -67,7 +56,7 @@ check (const struct ch_manifest *m)
     ch_error ("manifest: name \"%.64s\" is not a file name", m->name);
     return -1;
   }
-  if (!is_lower_hex (m->sha256, 64)) {
+  if (!ch_is_lower_hex (m->sha256, 64)) {
     ch_error ("manifest: sha256 is not 64 lowercase hex digits");
     return -1;
   }

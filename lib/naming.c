@@ -27,8 +27,8 @@ static const struct { const char *tag, *fs; } eph_ostype_fs[] = {
   { "windows", "ntfs" },
 };
 
-static bool
-is_lower_hex (const char *s, size_t n)
+bool
+ch_is_lower_hex (const char *s, size_t n)
 {
   for (size_t i = 0; i < n; i++)
     if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
@@ -99,7 +99,7 @@ classify_ephemeral (const char *rest, struct ch_base_name *out)
       !is_ostype_tag (u1 + 1))
     return;
   out->kind = CH_BASE_EPHEMERAL;
-  out->eph_gen = strlen (u1 + 1) == 7 && is_lower_hex (u1 + 1, 7)
+  out->eph_gen = strlen (u1 + 1) == 7 && ch_is_lower_hex (u1 + 1, 7)
     ? CH_EPH_CURRENT : CH_EPH_GRIZZLY;
   snprintf (out->eph_tag, sizeof out->eph_tag, "%s", u1 + 1);
 }
@@ -120,7 +120,7 @@ ch_base_classify (const char *name, struct ch_base_name *out)
     return;
   }
 
-  if (n >= CH_SHA1_HEX && is_lower_hex (name, CH_SHA1_HEX)) {
+  if (n >= CH_SHA1_HEX && ch_is_lower_hex (name, CH_SHA1_HEX)) {
     const char *rest = name + CH_SHA1_HEX;
 
     memcpy (out->sha1, name, CH_SHA1_HEX);

@@ -62,4 +62,7 @@ const char *ch_ephemeral_tag (const char *fs);
  * imagecache.get_cache_fname computes it.  -1 with ch_error on failure. */
 int ch_image_id_sha1 (const char *image_id, char out[CH_SHA1_HEX + 1]);
 
+/* Are the N bytes at S lowercase hex digits (a cache name's)? */
+bool ch_is_lower_hex (const char *s, size_t n);
+
 #endif

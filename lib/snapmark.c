@@ -74,15 +74,6 @@ walk (const uint8_t *buf, size_t len, const struct ch_qcow2_info *qi, struct are
   return 0;
 }
 
-static bool
-lower_hex (const uint8_t *p, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-      return false;
-  return true;
-}
-
 /* An image id as Glance names them: printable ASCII, no '/' or space. */
 static bool
 id_chars (const uint8_t *p, size_t n)
@@ -126,7 +117,7 @@ decode (const uint8_t *d, struct ch_snap_marker *m)
               m->parent_size, m->parent_vsize);
     return -1;
   }
-  if (!lower_hex (d + M_PARENT, CH_SHA1_HEX)) {
+  if (!ch_is_lower_hex ((const char *) d + M_PARENT, CH_SHA1_HEX)) {
     ch_error ("cowherd snapshot marker: the parent is not a cache name");
     return -1;
   }

@@ -629,6 +629,18 @@ log_count() {
     grep -cE -- "$1" "$COWHERD_LOG" || true
 }
 
+# poll_until SECONDS WHAT CMD...: run CMD every 50 ms until it succeeds;
+# fail after SECONDS.
+poll_until() {
+    local secs=$1 what=$2 i
+    shift 2
+    for ((i = 0; i < secs * 20; i++)); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    die "$what: not within $secs s"
+}
+
 # wait_logged REGEX [SECONDS]: wait (bounded, default 60 s) until a line of
 # the cowherd log matches: a process has reached the state it logs.
 wait_logged() {

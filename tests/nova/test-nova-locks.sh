@@ -33,18 +33,6 @@ cli_exe=$(readlink -f "$COWHERD_CLI")
 
 # ---- what the test observes ---------------------------------------------------
 
-# until_true SECONDS WHAT CMD...: poll CMD (every 50 ms) until it succeeds;
-# fail after SECONDS.
-until_true() {
-    local secs=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < secs * 20; i++)); do
-        "$@" && return 0
-        sleep 0.05
-    done
-    die "$what: not within $secs s"
-}
-
 # lock_id FILE: FILE as /proc/locks names it, MAJOR:MINOR:INODE (device
 # numbers in hex).
 lock_id() {
@@ -109,7 +97,7 @@ nova_ready() {
     done
     [ -n "$NOVA_PID" ] || die "Nova ($c) did not start"
     cleanup_fn end_pid "$NOVA_PID" "$(started "$NOVA_PID")"
-    until_true 120 "Nova ($c) ready" nova_is_ready "$c"
+    poll_until 120 "Nova ($c) ready" nova_is_ready "$c"
     [ "$(<"$tmp/$c.ready")" = "$NOVA_PID" ] ||
         die "Nova ($c) is pid $(<"$tmp/$c.ready"), not $NOVA_PID"
 }
@@ -211,7 +199,7 @@ setup_case A
 cleanup_fn resume "$GLANCE_PID"
 kill -STOP "$GLANCE_PID"
 touch "$tmp/A.go"
-until_true 60 "A: Nova holding $lock" nova_holds "$lock"
+poll_until 60 "A: Nova holding $lock" nova_holds "$lock"
 kill -STOP "$NOVA_PID"
 nova_holds "$lock" || die "A: Nova let go of $lock"
 kill -CONT "$GLANCE_PID"
@@ -242,14 +230,14 @@ setup_case B
 kill -STOP "$GLANCE_PID"
 bg_run "$tmp/B.start" timeout 120 virsh -q start vmB
 START_BG=$BG_PID
-until_true 60 "B: cowherd's fetch holding $lock" fetch_holds "$lock"
+poll_until 60 "B: cowherd's fetch holding $lock" fetch_holds "$lock"
 cleanup_fn end_pid "$FETCH_PID" "$(started "$FETCH_PID")"
 kill -STOP "$FETCH_PID"
 fetch_holds "$lock" || die "B: cowherd's fetch let go of $lock"
 [ "$FETCH_PID" != "$NOVA_PID" ] || die "B: confused Nova with the fetch"
 kill -CONT "$GLANCE_PID"
 touch "$tmp/B.go"
-until_true 60 "B: Nova waiting for $lock" nova_waits "$lock" "$sha"
+poll_until 60 "B: Nova waiting for $lock" nova_waits "$lock" "$sha"
 [ ! -e "$orig" ] && [ ! -e "$orig.part" ] || die "B: Nova fetches while cowherd holds the lock"
 [ -z "$(bg_status "$tmp/B.start")" ] || die "B: virsh start ended while its fetch was stopped"
 kill -CONT "$FETCH_PID"

@@ -57,18 +57,6 @@ hook_exe=$(readlink -f "$COWHERD_HOOK")
 
 # ---- helpers -----------------------------------------------------------------
 
-# poll_until SECONDS WHAT CMD...: run CMD every 50 ms until it succeeds;
-# fail after SECONDS.
-poll_until() {
-    local secs=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < secs * 20; i++)); do
-        "$@" && return 0
-        sleep 0.05
-    done
-    die "$what: not within $secs s"
-}
-
 # end_pid PID: continue a process we may have stopped, then end it.
 end_pid() {
     kill -CONT "$1" 2>/dev/null || true
