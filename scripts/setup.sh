@@ -14,6 +14,8 @@ packages=(
   dosfstools e2fsprogs util-linux iproute2 python3 curl glance-api keystone openssh-server openssh-client
   # Nova's own code, which tests/nova calls
   python3-nova
+  # packages: building and checking the .deb and the .rpm
+  debhelper dpkg-dev fakeroot lintian rpm rpmlint
   # benchmarks
   hyperfine rsync
 )
