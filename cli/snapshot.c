@@ -9,13 +9,16 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "cli.h"
 #include "error.h"
 #include "log.h"
+#include "pathutil.h"
 #include "snapshot.h"
 
 /* The qemu-img call after "--" in ARGV, run as it came (the real binary
@@ -27,6 +30,30 @@ run_qemu_img (const struct cli *cli, char **qargv)
   fprintf (stderr, "qemu-img (cowherd): cannot run %s: %s\n", cli->cfg.real_qemu_img,
            strerror (errno));
   _exit (errno == ENOENT ? 127 : 126);
+}
+
+/* PATH as qemu-img reads it, absolute: relative to the working directory.
+ * malloc'd, or NULL with ch_error. */
+static char *
+absolute (const char *path)
+{
+  CLEANUP_FREE char *cwd = NULL;
+  char *abs;
+
+  if (path[0] == '/')
+    return ch_path_normalize (path);
+  if ((cwd = getcwd (NULL, 0)) == NULL) {
+    ch_error ("getcwd: %m");
+    return NULL;
+  }
+  if ((abs = ch_path_join (cwd, path)) == NULL)
+    return NULL;
+  {
+    char *norm = ch_path_normalize (abs);
+
+    free (abs);
+    return norm;
+  }
 }
 
 /* The index in ARGV of the qemu-img call after "--", or -1. */
@@ -43,6 +70,7 @@ static int
 extract (struct cli *cli, int argc, char *argv[])
 {
   struct ch_snapshot_convert c = { 0 };
+  CLEANUP_FREE char *src = NULL, *dst = NULL;
   char why[CH_ERROR_MAX];
   int q, opt;
 
@@ -58,9 +86,8 @@ extract (struct cli *cli, int argc, char *argv[])
     fprintf (stderr, "usage: cowherd snapshot extract [-c] [-t CACHE] SRC DST -- QEMU-IMG-ARGV\n");
     return 2;
   }
-  c.src = argv[optind];
-  c.dst = argv[optind + 1];
-  if (cli_load_config (cli) < 0) {
+  if ((c.src = src = absolute (argv[optind])) == NULL ||
+      (c.dst = dst = absolute (argv[optind + 1])) == NULL || cli_load_config (cli) < 0) {
     /* qemu-img's job must not depend on cowherd's configuration. */
     fprintf (stderr, "qemu-img (cowherd): %s\n", ch_last_error ());
     return 1;
@@ -76,13 +103,15 @@ extract (struct cli *cli, int argc, char *argv[])
 static int
 rebuild (struct cli *cli, int argc, char *argv[])
 {
+  CLEANUP_FREE char *file = NULL;
   int q = after_dashes (argc, argv);
 
   if (q < 0 || q - 1 - optind != 1) {
     fprintf (stderr, "usage: cowherd snapshot rebuild FILE -- QEMU-IMG-ARGV\n");
     return 2;
   }
-  if (cli_load_config (cli) < 0 || ch_snapshot_rebuild (&cli->cfg, argv[optind]) < 0) {
+  if ((file = absolute (argv[optind])) == NULL || cli_load_config (cli) < 0 ||
+      ch_snapshot_rebuild (&cli->cfg, file) < 0) {
     fprintf (stderr, "qemu-img (cowherd): %s\n", ch_last_error ());
     ch_log (LOG_ERR, "%s", ch_last_error ());
     return 1;

@@ -183,8 +183,11 @@ ch_manifest_read_current (int base_fd, const char *leaf, const struct stat *fst,
     return false;
   if (m->size != (uint64_t) fst->st_size)
     return false;
+  /* Written after the file last changed.  The manifest is written right
+   * after the file is published, often within one clock tick of it: equal
+   * times are that, not a later change. */
   if (fst->st_ctim.tv_sec > st.st_mtim.tv_sec ||
-      (fst->st_ctim.tv_sec == st.st_mtim.tv_sec && fst->st_ctim.tv_nsec >= st.st_mtim.tv_nsec))
+      (fst->st_ctim.tv_sec == st.st_mtim.tv_sec && fst->st_ctim.tv_nsec > st.st_mtim.tv_nsec))
     return false;
   return true;
 }

@@ -43,8 +43,12 @@ ch_run_fd (char *const argv[], int fd)
 int
 ch_run_status (char *const argv[], const int *fds, size_t n, char *line, size_t line_len)
 {
+  /* One malloc arena: the shim's work runs under Nova's prlimit of 1 GiB
+   * of address space, where qemu-img's per-thread arenas can leave no room
+   * for a new thread. */
   static char *const envp[] = {
-    (char *) "LC_ALL=C", (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL
+    (char *) "LC_ALL=C", (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+    (char *) "MALLOC_ARENA_MAX=1", NULL
   };
   posix_spawn_file_actions_t fa;
   CLEANUP_CLOSE int rd = -1;

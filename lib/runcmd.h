@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 /* Run ARGV[0] (an absolute path) with ARGV and a fixed environment
- * (LC_ALL=C, PATH=/usr/sbin:/usr/bin:/sbin:/bin).  stdin and stdout are
+ * (LC_ALL=C, PATH=/usr/sbin:/usr/bin:/sbin:/bin, MALLOC_ARENA_MAX=1).  stdin and stdout are
  * /dev/null (the hook's stdout belongs to libvirt); stderr is captured.
  * 0 if it exited 0; else -1 with ch_error naming the program, its status and
  * the last line it wrote to stderr. */

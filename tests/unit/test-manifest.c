@@ -1,4 +1,5 @@
 /* Unit tests for fetch/manifest.c: <name>.cowherd.json, both ways. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -240,6 +243,59 @@ test_format_refuses (void **state)
   assert_error_contains ("source is not terminated");
 }
 
+/* Current: written after the file last changed.  Equal times (the same
+ * clock tick, as when a fetch publishes both) count as after; a file that
+ * changed later, as not. */
+static void
+test_current (void **state)
+{
+  struct ch_manifest m = full (), back;
+  struct timespec ts[2];
+  struct stat st;
+  char *json;
+  int dfd, fd;
+
+  (void) state;
+  assert_int_equal (tu_tmpdir_make ("test-manifest"), 0);
+  strcpy (m.name, "0123456789abcdef0123456789abcdef01234567");
+  m.size = 4096;
+  dfd = open (tmpdir, O_RDONLY | O_DIRECTORY);
+  assert_true (dfd >= 0);
+  fd = openat (dfd, m.name, O_CREAT | O_WRONLY, 0644);
+  assert_int_equal (ftruncate (fd, 4096), 0);
+  assert_int_equal (fstat (fd, &st), 0);
+  close (fd);
+  json = ch_manifest_format (&m);
+  assert_non_null (json);
+  fd = openat (dfd, "0123456789abcdef0123456789abcdef01234567" CH_MANIFEST_SUFFIX,
+               O_CREAT | O_WRONLY, 0644);
+  assert_int_equal (write (fd, json, strlen (json)), (ssize_t) strlen (json));
+  free (json);
+  ts[0] = ts[1] = st.st_ctim;
+  assert_int_equal (futimens (fd, ts), 0);
+  assert_true (ch_manifest_read_current (dfd, m.name, &st, &back));
+  assert_string_equal (back.sha256, m.sha256);
+  /* The file changed a nanosecond after the manifest was written. */
+  if (ts[0].tv_nsec > 0)
+    ts[0].tv_nsec--;
+  else {
+    ts[0].tv_sec--;
+    ts[0].tv_nsec = 999999999;
+  }
+  ts[1] = ts[0];
+  assert_int_equal (futimens (fd, ts), 0);
+  assert_false (ch_manifest_read_current (dfd, m.name, &st, &back));
+  /* Any manifest naming the entry still says where it came from. */
+  assert_true (ch_manifest_read (dfd, m.name, &back));
+  assert_string_equal (back.image_id, m.image_id);
+  /* Another size: not the file it was written for. */
+  st.st_size = 8192;
+  assert_false (ch_manifest_read_current (dfd, m.name, &st, &back));
+  close (fd);
+  close (dfd);
+  assert_int_equal (tu_tmpdir_remove (), 0);
+}
+
 int
 main (void)
 {
@@ -249,6 +305,7 @@ main (void)
     cmocka_unit_test (test_malformed),
     cmocka_unit_test (test_caps),
     cmocka_unit_test (test_format_refuses),
+    cmocka_unit_test (test_current),
   };
 
   return tu_run_group_tests (tests, NULL, NULL);
