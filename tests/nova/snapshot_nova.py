@@ -1,0 +1,91 @@
+"""snapshot_nova.py NAME=PATH...: Nova 26's own functions on the paths a
+snapshot takes, from the instance disk to the cache entry another host
+boots from.  Nova is imported once (it takes seconds); then one request
+per line of stdin, "TAG PATH VERB ARGS...", is served at a time:
+
+  glance URL              [glance] api_servers = URL (before any fetch)
+  delta DISK DELTA        what LibvirtDriver._live_snapshot does before its
+                          block copy: get_disk_size and
+                          get_disk_backing_file(basename=False) of DISK,
+                          create_image(DELTA, 'qcow2', size, backing_file=...)
+  disk DISK BASE SIZE     Qcow2.create_image's instance disk:
+                          create_image(DISK, 'qcow2', SIZE, backing_file=BASE)
+  resized BASE LEGACY GB  Qcow2.create_image's legacy <sha1>_<GB>: copy_image,
+                          then disk.api.extend of the copy as the raw image
+                          it is (Nova 26.2.2 says qcow2 there, and fails)
+  extract SRC OUT C       extract_snapshot(SRC, 'qcow2', OUT, 'qcow2'), as a
+                          snapshot (live or cold) makes the image it
+                          uploads, with [libvirt] snapshot_compression = C
+  fetch ID TARGET F       fetch_to_raw(ctx, ID, TARGET) under Nova's lock
+                          nova-<basename of TARGET> (as Image.cache takes it),
+                          force_raw_images = F
+
+PATH names the PATH Nova's commands run with, one of the NAME=PATH
+arguments (the shim first in it, or not).  Each answer is one line: "TAG done", or "TAG error TYPE: MESSAGE" with the
+exception's lines joined by " | ".  "ready PID" comes first."""
+import os
+import sys
+
+import novahost
+
+ctx = novahost.setup()
+PATHS = dict(a.split('=', 1) for a in sys.argv[1:])
+
+from nova import utils  # noqa: E402  (after novahost's setup)
+from nova.virt.disk import api as disk_api  # noqa: E402
+from nova.virt.image import model as imgmodel  # noqa: E402
+from nova.virt import images  # noqa: E402
+from nova.virt.libvirt import utils as libvirt_utils  # noqa: E402
+
+CONF = novahost.CONF
+GIB = 1 << 30
+
+
+def glance(url):
+    CONF.set_override('api_servers', [url], group='glance')
+
+
+def delta(disk, out):
+    size = libvirt_utils.get_disk_size(disk, format='qcow2')
+    back = libvirt_utils.get_disk_backing_file(disk, basename=False, format='qcow2')
+    libvirt_utils.create_image(out, 'qcow2', size, backing_file=back)
+
+
+def disk(path, base, size):
+    libvirt_utils.create_image(path, 'qcow2', int(size), backing_file=base)
+
+
+def resized(base, legacy, gb):
+    libvirt_utils.copy_image(base, legacy)
+    disk_api.extend(imgmodel.LocalFileImage(legacy, imgmodel.FORMAT_RAW), int(gb) * GIB)
+
+
+def extract(src, out, compress):
+    CONF.set_override('snapshot_compression', compress == '1', group='libvirt')
+    libvirt_utils.extract_snapshot(src, 'qcow2', out, 'qcow2')
+
+
+def fetch(image_id, target, force_raw):
+    CONF.set_override('force_raw_images', force_raw == '1')
+
+    @utils.synchronized(os.path.basename(target), external=True,
+                        lock_path=os.path.join(CONF.instances_path, 'locks'))
+    def locked():
+        images.fetch_to_raw(ctx, image_id, target)
+    locked()
+
+
+VERBS = {'glance': glance, 'delta': delta, 'disk': disk, 'resized': resized, 'extract': extract,
+         'fetch': fetch}
+
+print('ready %d' % os.getpid(), flush=True)
+for line in sys.stdin:
+    tag, path, verb, *args = line.split()
+    os.environ['PATH'] = PATHS[path]
+    try:
+        VERBS[verb](*args)
+    except Exception as e:
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+        print('%s error %s: %s' % (tag, type(e).__name__, ' | '.join(lines)), flush=True)
+        continue
+    print('%s done' % tag, flush=True)
