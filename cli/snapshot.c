@@ -1,7 +1,8 @@
 /* cowherd snapshot: COW-only snapshots.
  *
  *   snapshot show FILE         an operator reading a snapshot image
- *   snapshot extract ... -- ARGV, snapshot rebuild FILE -- ARGV
+ *   snapshot extract ... -- ARGV, snapshot rebuild FILE -- ARGV,
+ *   snapshot info IDX FILE -- ARGV, snapshot to-raw SRC DST -- ARGV
  *                              what the qemu-img shim hands over, with the
  *                              qemu-img call it stands in for (ARGV): done
  *                              here, or that call run as it was. */
@@ -12,13 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "cli.h"
 #include "error.h"
+#include "io.h"
 #include "log.h"
 #include "pathutil.h"
+#include "runcmd.h"
 #include "snapshot.h"
 
 /* The qemu-img call after "--" in ARGV, run as it came (the real binary
@@ -100,23 +104,146 @@ extract (struct cli *cli, int argc, char *argv[])
   run_qemu_img (cli, argv + q);
 }
 
+/* FILE put back together in place, then the qemu-img call QARGV. */
+static int
+rebuild_and_run (struct cli *cli, const char *arg, char **qargv)
+{
+  CLEANUP_FREE char *file = NULL;
+
+  if ((file = absolute (arg)) == NULL || cli_load_config (cli) < 0 ||
+      ch_snapshot_rebuild (&cli->cfg, file) < 0) {
+    fprintf (stderr, "qemu-img (cowherd): %s\n", ch_last_error ());
+    ch_log (LOG_ERR, "%s", ch_last_error ());
+    return 1;
+  }
+  run_qemu_img (cli, qargv);
+}
+
 static int
 rebuild (struct cli *cli, int argc, char *argv[])
 {
-  CLEANUP_FREE char *file = NULL;
   int q = after_dashes (argc, argv);
 
   if (q < 0 || q - 1 - optind != 1) {
     fprintf (stderr, "usage: cowherd snapshot rebuild FILE -- QEMU-IMG-ARGV\n");
     return 2;
   }
-  if ((file = absolute (argv[optind])) == NULL || cli_load_config (cli) < 0 ||
-      ch_snapshot_rebuild (&cli->cfg, file) < 0) {
+  return rebuild_and_run (cli, argv[optind], argv + q);
+}
+
+/* A path that qemu-img prints as it is, in its human and JSON output
+ * alike: printable ASCII, nothing JSON escapes. */
+static bool
+plain (const char *s)
+{
+  for (; *s; s++)
+    if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+      return false;
+  return true;
+}
+
+/* Write OUT with every FROM in it replaced by TO. */
+static int
+print_replacing (FILE *f, const char *out, const char *from, const char *to)
+{
+  size_t flen = strlen (from);
+  const char *p;
+
+  while ((p = strstr (out, from)) != NULL) {
+    fwrite (out, 1, (size_t) (p - out), f);
+    fputs (to, f);
+    out = p + flen;
+  }
+  fputs (out, f);
+  return fflush (f) == 0 ? 0 : -1;
+}
+
+#define INFO_OUTPUT_MAX (1u << 20)
+
+/* Nova's `qemu-img info` of the COW-only snapshot it is downloading (a
+ * .part in _base): answered by qemu-img itself from a verified, unmarked
+ * copy, with the copy's name put back as the file's.  The image is put
+ * together later, by the convert that follows (to-raw), or by the first
+ * info of the entry it is renamed to. */
+static int
+info (struct cli *cli, int argc, char *argv[])
+{
+  CLEANUP_FREE char *file = NULL, *copy = NULL, *out = NULL;
+  CLEANUP_CLOSE int mfd = -1;
+  char **qargv, *end, line[512];
+  size_t len;
+  int q = after_dashes (argc, argv), idx, status;
+
+  if (q < 0 || q - 1 - optind != 2) {
+    fprintf (stderr, "usage: cowherd snapshot info IDX FILE -- QEMU-IMG-ARGV\n");
+    return 2;
+  }
+  qargv = argv + q;
+  idx = (int) strtol (argv[optind], &end, 10);
+  if (*end != '\0' || idx <= 0 || idx >= argc - q || strcmp (qargv[idx], argv[optind + 1]) != 0) {
+    fprintf (stderr, "qemu-img (cowherd): snapshot info: argument %s is not the file\n",
+             argv[optind]);
+    return 2;
+  }
+  if (!plain (qargv[idx]))
+    return rebuild_and_run (cli, qargv[idx], qargv);
+  if ((file = absolute (argv[optind + 1])) == NULL || cli_load_config (cli) < 0 ||
+      ch_snapshot_unmarked (&cli->cfg, file, &copy) < 0) {
     fprintf (stderr, "qemu-img (cowherd): %s\n", ch_last_error ());
     ch_log (LOG_ERR, "%s", ch_last_error ());
     return 1;
   }
-  run_qemu_img (cli, argv + q);
+  if (!plain (copy)) {
+    unlink (copy);
+    return rebuild_and_run (cli, qargv[idx], qargv);
+  }
+  qargv[0] = cli->cfg.real_qemu_img;
+  qargv[idx] = copy;
+  if ((mfd = memfd_create ("qemu-img-info", MFD_CLOEXEC)) < 0) {
+    ch_error ("memfd_create: %m");
+    status = -1;
+  }
+  else
+    status = ch_run_status (qargv, NULL, 0, mfd, line, sizeof line);
+  unlink (copy);
+  if (status < 0) {
+    fprintf (stderr, "qemu-img (cowherd): %s\n", ch_last_error ());
+    return 1;
+  }
+  if (status != 0) {
+    /* qemu-img's own last line, about the file as the caller named it. */
+    print_replacing (stderr, line, copy, argv[optind + 1]);
+    fputc ('\n', stderr);
+    return status;
+  }
+  if (lseek (mfd, 0, SEEK_SET) < 0 || ch_read_all (mfd, INFO_OUTPUT_MAX, &out, &len) < 0) {
+    fprintf (stderr, "qemu-img (cowherd): qemu-img info's output: %s\n", strerror (errno));
+    return 1;
+  }
+  return print_replacing (stdout, out, copy, argv[optind + 1]) < 0 ? 1 : 0;
+}
+
+/* Nova's `qemu-img convert -O raw` of a COW-only snapshot it downloaded:
+ * the raw image written here in one pass, from the original and the
+ * snapshot's own clusters, instead of putting a whole qcow2 together
+ * first and converting that. */
+static int
+to_raw (struct cli *cli, int argc, char *argv[])
+{
+  CLEANUP_FREE char *src = NULL, *dst = NULL;
+  int q = after_dashes (argc, argv);
+
+  if (q < 0 || q - 1 - optind != 2) {
+    fprintf (stderr, "usage: cowherd snapshot to-raw SRC DST -- QEMU-IMG-ARGV\n");
+    return 2;
+  }
+  if ((src = absolute (argv[optind])) == NULL || (dst = absolute (argv[optind + 1])) == NULL ||
+      cli_load_config (cli) < 0 || ch_snapshot_to_raw (&cli->cfg, src, dst) < 0) {
+    fprintf (stderr, "qemu-img (cowherd): %s\n", ch_last_error ());
+    ch_log (LOG_ERR, "%s", ch_last_error ());
+    return 1;
+  }
+  return 0;
 }
 
 static void
@@ -176,6 +303,15 @@ cmd_snapshot (struct cli *cli, int argc, char *argv[])
     optind = 1;
     return rebuild (cli, argc, argv);
   }
-  fprintf (stderr, "usage: cowherd snapshot show|extract|rebuild ...; see cowherd(8)\n");
+  if (strcmp (sub, "info") == 0) {
+    optind = 1;
+    return info (cli, argc, argv);
+  }
+  if (strcmp (sub, "to-raw") == 0) {
+    optind = 1;
+    return to_raw (cli, argc, argv);
+  }
+  fprintf (stderr, "usage: cowherd snapshot show|extract|rebuild|info|to-raw ...; "
+           "see cowherd(8)\n");
   return 2;
 }

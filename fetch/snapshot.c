@@ -339,104 +339,262 @@ check_parent_digest (const struct ch_config *cfg, int base_fd, int fd,
   return -1;
 }
 
-int
-ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir_path,
-                        const char *leaf)
-{
-  CLEANUP_FREE char *path = NULL, *tmp_path = NULL, *new_path = NULL, *parent_path = NULL;
-  CLEANUP_CLOSE int base_fd = -1, fd = -1, parent_fd = -1, tfd = -1;
-  CLEANUP_FREE uint8_t *hdr = NULL;
-  char tmp[64], newn[72];
-  struct ch_snap_marker m;
-  struct stat st;
+/* A COW-only snapshot taken in hand: a private, verified, unmarked copy
+ * of it beside it, and its original open. */
+struct taken {
+  int dir_fd;                         /* borrowed */
+  char tmp[64];                       /* the copy's name in dir_fd */
+  char *path, *tmp_path, *parent_path;
+  int tfd, base_fd, parent_fd;
   enum ch_fmt pfmt;
+  struct ch_snap_marker m;
+  struct stat st;                     /* of the snapshot itself */
+};
+
+static void
+release (struct taken *t)
+{
+  if (t->tfd >= 0) {
+    close (t->tfd);
+    unlinkat (t->dir_fd, t->tmp, 0);
+  }
+  if (t->base_fd >= 0)
+    close (t->base_fd);
+  if (t->parent_fd >= 0)
+    close (t->parent_fd);
+  free (t->path);
+  free (t->tmp_path);
+  free (t->parent_path);
+}
+
+/* Take LEAF of DIR_FD (DIR_PATH): copy it (everything is checked on the
+ * private copy: what was verified is what is used, whatever happens to
+ * the file meanwhile), check its marker and signature, find (or fetch)
+ * its original and check it, and unmark the copy.  With PARENT false, no
+ * original.  -1 with ch_error; release T either way. */
+static int
+take (const struct ch_config *cfg, int dir_fd, const char *dir_path, const char *leaf,
+      bool parent, struct taken *t)
+{
+  CLEANUP_CLOSE int fd = -1;
+  CLEANUP_FREE uint8_t *hdr = NULL;
   uint64_t hmac_off;
   size_t len;
   bool reflinked;
   int r;
 
-  if ((path = ch_path_join (dir_path, leaf)) == NULL)
+  *t = (struct taken) { .dir_fd = dir_fd, .tfd = -1, .base_fd = -1, .parent_fd = -1 };
+  if ((t->path = ch_path_join (dir_path, leaf)) == NULL)
+    return -1;
+  if ((t->base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
+    ch_error ("%s: %m", cfg->base_dir);
+    return -1;
+  }
+  fd = openat (dir_fd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 || fstat (fd, &t->st) < 0 || !S_ISREG (t->st.st_mode)) {
+    ch_error ("%s: %s", t->path, fd < 0 ? strerror (errno) : "not a regular file");
+    return -1;
+  }
+  snprintf (t->tmp, sizeof t->tmp, ".%.40s.cowherd-%ld", leaf, (long) getpid ());
+  unlinkat (dir_fd, t->tmp, 0);
+  if ((t->tmp_path = ch_path_join (dir_path, t->tmp)) == NULL)
+    return -1;
+  t->tfd = openat (dir_fd, t->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (t->tfd < 0) {
+    ch_error ("create %s: %m", t->tmp_path);
+    return -1;
+  }
+  if (ch_copy_sparse (fd, t->tfd, &reflinked) < 0 ||
+      (hdr = read_first_cluster (t->tfd, &len)) == NULL) {
+    ch_error_prefix ("%s", t->path);
+    return -1;
+  }
+  if ((r = ch_snap_parse (hdr, len, &t->m, &hmac_off)) != 1) {
+    if (r == 0)
+      ch_error ("not a COW-only snapshot");
+    ch_error_prefix ("%s", t->path);
+    return -1;
+  }
+  /* The lock of the entry being made is held (by Nova, or by cowherd's
+   * fetch); the parent's is taken to fetch it.  The same name would wait
+   * on itself. */
+  if (strncmp (leaf, t->m.parent, CH_SHA1_HEX) == 0) {
+    ch_error ("%s: a snapshot that names its own cache entry as its parent", t->path);
+    return -1;
+  }
+  if (verify (cfg, t->tfd, t->path, hmac_off, &t->m) < 0)
+    return -1;
+  if (parent &&
+      ((t->parent_fd = open_parent (cfg, t->base_fd, &t->m, &t->pfmt)) < 0 ||
+       check_parent_digest (cfg, t->base_fd, t->parent_fd, &t->m) < 0 ||
+       (t->parent_path = ch_path_join (cfg->base_dir, t->m.parent)) == NULL))
+    return -1;
+  if (ch_snap_unmark (hdr, len) < 0 || ch_write_full (t->tfd, hdr, len, 0) < 0) {
+    ch_error_prefix ("%s", t->tmp_path);
+    return -1;
+  }
+  return 0;
+}
+
+/* Point the unmarked copy at its original, header only.  -t unsafe: the
+ * copy is not flushed; it is read back through the page cache and
+ * removed after (the flush wrote the whole top to disk for nothing: 0.16 s
+ * for a 96 MiB top in bench/snapshot.sh). */
+static int
+over (const struct ch_config *cfg, const struct taken *t, const char *backing, enum ch_fmt fmt)
+{
+  const char *rebase[] = { "rebase", "-q", "-u", "-t", "unsafe", "-f", "qcow2", "-b",
+                           backing, "-F", ch_fmt_name (fmt), t->tmp_path, NULL };
+
+  return qemu_img (cfg, rebase);
+}
+
+int
+ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir_path,
+                        const char *leaf)
+{
+  struct taken t;
+  CLEANUP_FREE char *new_path = NULL;
+  CLEANUP_CLOSE int nfd = -1;
+  char newn[72];
+  int r = -1;
+
+  if (take (cfg, dir_fd, dir_path, leaf, true, &t) < 0)
+    goto out;
+  snprintf (newn, sizeof newn, "%s.new", t.tmp);
+  unlinkat (dir_fd, newn, 0);
+  if ((new_path = ch_path_join (dir_path, newn)) == NULL)
+    goto out;
+  {
+    const char *flatten[] = { "convert", "-q", "-f", "qcow2", "-O", "qcow2", t.tmp_path,
+                              new_path, NULL };
+
+    if (over (cfg, &t, t.parent_path, t.pfmt) < 0 || qemu_img (cfg, flatten) < 0)
+      goto out;
+  }
+  nfd = openat (dir_fd, newn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (nfd < 0 || fchmod (nfd, t.st.st_mode & 0777) < 0 || fsync (nfd) < 0 ||
+      renameat (dir_fd, newn, dir_fd, leaf) < 0 || fsync (dir_fd) < 0) {
+    ch_error ("%s: %m", new_path);
+    goto out;
+  }
+  ch_log (LOG_INFO, "%s: COW-only snapshot over %s (image %s) made whole", t.path,
+          t.m.parent, t.m.image_id[0] ? t.m.image_id : "unknown");
+  r = 0;
+ out:
+  if (new_path)
+    unlinkat (dir_fd, newn, 0);
+  release (&t);
+  return r;
+}
+
+/* PATH as a leaf of _base, open as *BASE_FD.  NULL with ch_error. */
+static const char *
+in_base (const struct ch_config *cfg, const char *norm, const char *path)
+{
+  const char *leaf = ch_path_leaf_in (norm, cfg->base_dir);
+
+  if (leaf == NULL || strchr (leaf, '/') != NULL || leaf[0] == '.') {
+    ch_error ("%s: COW-only snapshots are put back together in %s only", path, cfg->base_dir);
+    return NULL;
+  }
+  return leaf;
+}
+
+int
+ch_snapshot_unmarked (const struct ch_config *cfg, const char *path, char **copy)
+{
+  CLEANUP_FREE char *norm = ch_path_normalize (path);
+  CLEANUP_CLOSE int base_fd = -1;
+  struct taken t;
+  const char *leaf;
+
+  *copy = NULL;
+  if (norm == NULL || (leaf = in_base (cfg, norm, path)) == NULL)
     return -1;
   if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
     ch_error ("%s: %m", cfg->base_dir);
     return -1;
   }
-  fd = openat (dir_fd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-    ch_error ("%s: %s", path, fd < 0 ? strerror (errno) : "not a regular file");
+  /* Everything checked now, the original too: with force_raw_images off
+   * Nova publishes this file as it is, and what it publishes must be
+   * sure to become whole at its next qemu-img call. */
+  if (take (cfg, base_fd, cfg->base_dir, leaf, true, &t) < 0) {
+    release (&t);
     return -1;
   }
-  /* Everything is checked on a private copy: what was verified is what
-   * is used, whatever happens to the file meanwhile. */
-  snprintf (tmp, sizeof tmp, ".%.40s.cowherd-%ld", leaf, (long) getpid ());
-  snprintf (newn, sizeof newn, "%s.new", tmp);
-  unlinkat (dir_fd, tmp, 0);
-  unlinkat (dir_fd, newn, 0);
-  if ((tmp_path = ch_path_join (dir_path, tmp)) == NULL ||
-      (new_path = ch_path_join (dir_path, newn)) == NULL)
-    return -1;
-  tfd = openat (dir_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (tfd < 0) {
-    ch_error ("create %s: %m", tmp_path);
-    return -1;
-  }
-  r = -1;
-  if (ch_copy_sparse (fd, tfd, &reflinked) < 0 ||
-      (hdr = read_first_cluster (tfd, &len)) == NULL) {
-    ch_error_prefix ("%s", path);
-    goto out;
-  }
-  if ((r = ch_snap_parse (hdr, len, &m, &hmac_off)) != 1) {
-    if (r == 0)
-      ch_error ("not a COW-only snapshot");
-    ch_error_prefix ("%s", path);
-    r = -1;
-    goto out;
-  }
-  r = -1;
-  /* The lock of the entry being made is held (by Nova, or by cowherd's
-   * fetch); the parent's is taken to fetch it.  The same name would wait
-   * on itself. */
-  if (strncmp (leaf, m.parent, CH_SHA1_HEX) == 0) {
-    ch_error ("%s: a snapshot that names its own cache entry as its parent", path);
-    goto out;
-  }
-  if (verify (cfg, tfd, path, hmac_off, &m) < 0 ||
-      (parent_fd = open_parent (cfg, base_fd, &m, &pfmt)) < 0 ||
-      check_parent_digest (cfg, base_fd, parent_fd, &m) < 0 ||
-      (parent_path = ch_path_join (cfg->base_dir, m.parent)) == NULL)
-    goto out;
-  /* The top, unmarked, over the parent; then qemu-img makes it whole. */
-  if (ch_snap_unmark (hdr, len) < 0 || ch_write_full (tfd, hdr, len, 0) < 0) {
-    ch_error_prefix ("%s", tmp_path);
-    goto out;
-  }
-  {
-    /* -t unsafe: the temporary copy is not flushed.  The convert below
-     * reads it back through the page cache and it is removed after, so
-     * the flush only wrote the whole top to disk for nothing (0.16 s for
-     * a 96 MiB top in bench/snapshot.sh). */
-    const char *rebase[] = { "rebase", "-q", "-u", "-t", "unsafe", "-f", "qcow2", "-b",
-                             parent_path, "-F", ch_fmt_name (pfmt), tmp_path, NULL };
-    const char *flatten[] = { "convert", "-q", "-f", "qcow2", "-O", "qcow2", tmp_path,
-                              new_path, NULL };
-    CLEANUP_CLOSE int nfd = -1;
+  /* Handed over: the caller removes it. */
+  close (t.tfd);
+  t.tfd = -1;
+  *copy = CH_STEAL (t.tmp_path);
+  release (&t);
+  return 0;
+}
 
-    if (qemu_img (cfg, rebase) < 0 || qemu_img (cfg, flatten) < 0)
-      goto out;
-    nfd = openat (dir_fd, newn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (nfd < 0 || fchmod (nfd, st.st_mode & 0777) < 0 || fsync (nfd) < 0 ||
-        renameat (dir_fd, newn, dir_fd, leaf) < 0 || fsync (dir_fd) < 0) {
-      ch_error ("%s: %m", new_path);
+int
+ch_snapshot_to_raw (const struct ch_config *cfg, const char *src, const char *dst)
+{
+  CLEANUP_FREE char *norm = ch_path_normalize (src);
+  CLEANUP_CLOSE int base_fd = -1, out = -1;
+  struct ch_qcow2_info qi;
+  struct taken t = { .tfd = -1, .base_fd = -1, .parent_fd = -1 };
+  const char *leaf;
+  bool reflinked;
+  int r = -1;
+
+  if (norm == NULL || (leaf = in_base (cfg, norm, src)) == NULL)
+    return -1;
+  if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
+    ch_error ("%s: %m", cfg->base_dir);
+    return -1;
+  }
+  if (take (cfg, base_fd, cfg->base_dir, leaf, true, &t) < 0 ||
+      ch_qcow2_read (t.tfd, &qi) < 0)
+    goto out;
+  /* The original, as raw, at the image's size... */
+  out = open (dst, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+  if (out < 0) {
+    ch_error ("%s: %m", dst);
+    goto out;
+  }
+  if (t.pfmt == CH_FMT_RAW) {
+    if (ch_copy_sparse (t.parent_fd, out, &reflinked) < 0) {
+      ch_error_prefix ("copy %s into %s", t.parent_path, dst);
       goto out;
     }
   }
-  ch_log (LOG_INFO, "%s: COW-only snapshot over %s (image %s) made whole", path, m.parent,
-          m.image_id[0] ? m.image_id : "unknown");
+  else {
+    const char *raw[] = { "convert", "-q", "-n", "-f", "qcow2", "-O", "raw", t.parent_path,
+                          dst, NULL };
+
+    /* -n writes into DST as it is: already as large as the image. */
+    if (ftruncate (out, (off_t) qi.virtual_size) < 0 || qemu_img (cfg, raw) < 0)
+      goto out;
+  }
+  if (ftruncate (out, (off_t) qi.virtual_size) < 0) {
+    ch_error ("extend %s: %m", dst);
+    goto out;
+  }
+  /* ...and the snapshot's own clusters written into it. */
+  {
+    /* -d: the copy is removed after, no need to empty it. */
+    const char *commit[] = { "commit", "-q", "-d", "-t", "writeback", "-f", "qcow2",
+                             t.tmp_path, NULL };
+
+    if (over (cfg, &t, dst, CH_FMT_RAW) < 0 || qemu_img (cfg, commit) < 0)
+      goto out;
+  }
+  if (fsync (out) < 0) {
+    ch_error ("fsync %s: %m", dst);
+    goto out;
+  }
+  ch_log (LOG_INFO, "%s: COW-only snapshot over %s (image %s) made whole into %s", t.path,
+          t.m.parent, t.m.image_id[0] ? t.m.image_id : "unknown", dst);
   r = 0;
  out:
-  unlinkat (dir_fd, tmp, 0);
-  unlinkat (dir_fd, newn, 0);
+  if (r < 0 && out >= 0)
+    unlink (dst);
+  release (&t);
   return r;
 }
 
@@ -447,13 +605,8 @@ ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
   CLEANUP_CLOSE int base_fd = -1;
   const char *leaf;
 
-  if (norm == NULL)
+  if (norm == NULL || (leaf = in_base (cfg, norm, path)) == NULL)
     return -1;
-  leaf = ch_path_leaf_in (norm, cfg->base_dir);
-  if (leaf == NULL || strchr (leaf, '/') != NULL || leaf[0] == '.') {
-    ch_error ("%s: COW-only snapshots are put back together in %s only", path, cfg->base_dir);
-    return -1;
-  }
   if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
     ch_error ("%s: %m", cfg->base_dir);
     return -1;

@@ -41,6 +41,20 @@ int ch_snapshot_rebuild (const struct ch_config *cfg, const char *path);
 int ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir_path,
                             const char *leaf);
 
+/* For Nova's `qemu-img info` of a COW-only snapshot it is downloading
+ * (PATH, a .part in _base): check its signature and its original (found,
+ * or fetched, and checked), and make *COPY (malloc'd) a temporary copy
+ * beside it, unmarked, which the caller removes: what qemu-img says of it
+ * is the snapshot's own format, virtual size and (no) backing file, all
+ * Nova checks there.  -1 with ch_error. */
+int ch_snapshot_unmarked (const struct ch_config *cfg, const char *path, char **copy);
+
+/* Nova's `qemu-img convert -O raw -f qcow2 SRC DST` of the COW-only
+ * snapshot SRC (in _base): DST made the whole image as raw, a sparse copy
+ * of the original (found or fetched), at the image's size, with the
+ * snapshot's own clusters committed into it.  -1 with ch_error, no DST. */
+int ch_snapshot_to_raw (const struct ch_config *cfg, const char *src, const char *dst);
+
 /* Does the image open on FD carry the marker (well formed or not)? */
 bool ch_snapshot_marked (int fd);
 

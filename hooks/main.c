@@ -71,7 +71,7 @@ incoming (const struct ch_config *cfg, const char *name, const char *xml, size_t
     ch_error ("memfd: %m");
     return report (name, ch_last_error ());
   }
-  status = ch_run_status (argv, &fd, 1, line, sizeof line);
+  status = ch_run_status (argv, &fd, 1, -1, line, sizeof line);
   if (status == 0)
     return 0;
   if (status < 0)

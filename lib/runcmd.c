@@ -41,7 +41,8 @@ ch_run_fd (char *const argv[], int fd)
 #define RUN_FDS_MAX 4
 
 int
-ch_run_status (char *const argv[], const int *fds, size_t n, char *line, size_t line_len)
+ch_run_status (char *const argv[], const int *fds, size_t n, int out_fd, char *line,
+               size_t line_len)
 {
   /* One malloc arena: the shim's work runs under Nova's prlimit of 1 GiB
    * of address space, where qemu-img's per-thread arenas can leave no room
@@ -80,7 +81,10 @@ ch_run_status (char *const argv[], const int *fds, size_t n, char *line, size_t 
   rd = pipefd[0];
   posix_spawn_file_actions_init (&fa);
   posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
+  if (out_fd >= 0)
+    posix_spawn_file_actions_adddup2 (&fa, out_fd, 1);
+  else
+    posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2 (&fa, pipefd[1], 2);
   for (size_t i = 0; i < n; i++)
     posix_spawn_file_actions_adddup2 (&fa, moved[i], 3 + (int) i);
@@ -131,7 +135,7 @@ int
 ch_run_fds (char *const argv[], const int *fds, size_t n)
 {
   char line[STDERR_KEEP + 1];
-  int status = ch_run_status (argv, fds, n, line, sizeof line);
+  int status = ch_run_status (argv, fds, n, -1, line, sizeof line);
 
   if (status > 0)
     ch_error ("%s exited with status %d: %s", argv[0], status, line);

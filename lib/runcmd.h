@@ -21,10 +21,12 @@ int ch_run_fd (char *const argv[], int fd);
 /* The same with N descriptors FDS, open in the child as 3, 4, ... */
 int ch_run_fds (char *const argv[], const int *fds, size_t n);
 
-/* For a program whose exit status means something (the CLI run by the
- * hook): run it as ch_run_fds does and return its exit status (0-255),
- * with the last line it wrote to stderr in LINE (LEN bytes); -1 with
- * ch_error if it could not be run or was killed. */
-int ch_run_status (char *const argv[], const int *fds, size_t n, char *line, size_t len);
+/* For a program whose exit status or output means something (the CLI run
+ * by the hook, qemu-img info): run it as ch_run_fds does, its stdout on
+ * OUT_FD (-1: /dev/null), and return its exit status (0-255), with the
+ * last line it wrote to stderr in LINE (LEN bytes); -1 with ch_error if
+ * it could not be run or was killed. */
+int ch_run_status (char *const argv[], const int *fds, size_t n, int out_fd, char *line,
+                   size_t len);
 
 #endif

@@ -12,8 +12,11 @@
  * With a snapshot key ([snapshot] key_file), two more: Nova's snapshot
  * convert (-O qcow2 -f qcow2 SRC DST) goes to `cowherd snapshot extract`,
  * which makes DST COW-only where it can prove that right and runs the
- * convert as it came otherwise; and info or convert of a COW-only snapshot
- * goes to `cowherd snapshot rebuild`, which puts it back together first.
+ * convert as it came otherwise; and a COW-only snapshot being read goes
+ * to the CLI too: Nova's info of the download (`*.part`) to `snapshot
+ * info` (answered from an unmarked copy), Nova's convert of it to raw to
+ * `snapshot to-raw` (the raw image written in one pass), anything else
+ * to `snapshot rebuild` (put back together in place first).
  * Both are the CLI's work: libcrypto and libcurl stay out of this
  * process, which every qemu-img call pays for. */
 #include <errno.h>
@@ -133,6 +136,29 @@ nova_snapshot (const struct ch_convert_args *c)
     c->objects == 0 && c->others == 0;
 }
 
+/* Nova's convert of a downloaded image to raw (fetch_to_raw): one qcow2
+ * into a new raw file, nothing else said but the cache modes. */
+static bool
+nova_to_raw (const struct ch_convert_args *c)
+{
+  return c->files == 2 && (!c->src_fmt || strcmp (c->src_fmt, "qcow2") == 0) && c->out_fmt &&
+    strcmp (c->out_fmt, "raw") == 0 && !c->out_base && !c->out_base_fmt && !c->snapshot &&
+    !c->compress && !c->no_create && !c->copy_range && !c->salvage && !c->image_opts &&
+    !c->target_image_opts && !c->help && c->options == 0 && c->objects == 0 && c->others == 0;
+}
+
+/* Nova's info of a download it is checking (fetch_to_raw: <sha1>.part),
+ * one file, no chain asked for. */
+static bool
+nova_download_info (const struct ch_info_args *i)
+{
+  size_t n = i->files == 1 ? strlen (i->filename) : 0;
+
+  return n > 5 && strcmp (i->filename + n - 5, ".part") == 0 &&
+    (!i->fmt || strcmp (i->fmt, "qcow2") == 0) && !i->backing_chain && !i->image_opts &&
+    !i->help && i->objects == 0;
+}
+
 /* convert and info, with a snapshot key: see the top of this file. */
 static void
 snapshots (const struct ch_config *cfg, const char *cmd, int cmd_index, int argc, char **argv)
@@ -141,13 +167,25 @@ snapshots (const struct ch_config *cfg, const char *cmd, int cmd_index, int argc
   struct ch_info_args i = { .cmd_index = cmd_index };
 
   if (strcmp (cmd, "info") == 0 && ch_qemu_img_info_args (argc, argv, &i) &&
-      i.files == 1 && !i.image_opts && !i.help && marked (i.filename))
+      i.files == 1 && !i.image_opts && !i.help && marked (i.filename)) {
+    char idx[16];
+    int k = 0;
+
+    while (k < argc && argv[k] != i.filename)
+      k++;
+    snprintf (idx, sizeof idx, "%d", k);
+    if (nova_download_info (&i) && k < argc)
+      run_cli (cfg, (const char *[]) { "info", idx, i.filename }, 3, argc, argv);
     run_cli (cfg, (const char *[]) { "rebuild", i.filename }, 2, argc, argv);
+  }
   if (strcmp (cmd, "convert") != 0 || !ch_qemu_img_convert_args (argc, argv, &c) ||
       c.files != 2 || c.image_opts || c.help)
     return;
-  if (marked (c.src))
+  if (marked (c.src)) {
+    if (nova_to_raw (&c))
+      run_cli (cfg, (const char *[]) { "to-raw", c.src, c.dst }, 3, argc, argv);
     run_cli (cfg, (const char *[]) { "rebuild", c.src }, 2, argc, argv);
+  }
   if (nova_snapshot (&c)) {
     const char *args[6] = { "extract" };
     size_t n = 1;

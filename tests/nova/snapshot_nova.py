@@ -16,8 +16,12 @@ per line of stdin, "TAG PATH VERB ARGS...", is served at a time:
   extract SRC OUT C       extract_snapshot(SRC, 'qcow2', OUT, 'qcow2'), as a
                           snapshot (live or cold) makes the image it
                           uploads, with [libvirt] snapshot_compression = C
-  fetch ID TARGET F       fetch_to_raw(ctx, ID, TARGET) under Nova's lock
-                          nova-<basename of TARGET> (as Image.cache takes it),
+  fetch ID TARGET F       what spawn does for a root disk over the cache
+                          entry TARGET: Qcow2(path=DISK).cache() with
+                          fetch_image, i.e. fetch_to_raw(ctx, ID, TARGET)
+                          under Nova's lock nova-<basename of TARGET>, then
+                          the instance disk DISK (<instances_path>/disk-
+                          <basename of TARGET>) created over the entry;
                           force_raw_images = F
 
 PATH names the PATH Nova's commands run with, one of the NAME=PATH
@@ -31,10 +35,9 @@ import novahost
 ctx = novahost.setup()
 PATHS = dict(a.split('=', 1) for a in sys.argv[1:])
 
-from nova import utils  # noqa: E402  (after novahost's setup)
 from nova.virt.disk import api as disk_api  # noqa: E402
 from nova.virt.image import model as imgmodel  # noqa: E402
-from nova.virt import images  # noqa: E402
+from nova.virt.libvirt import imagebackend  # noqa: E402
 from nova.virt.libvirt import utils as libvirt_utils  # noqa: E402
 
 CONF = novahost.CONF
@@ -67,12 +70,15 @@ def extract(src, out, compress):
 
 def fetch(image_id, target, force_raw):
     CONF.set_override('force_raw_images', force_raw == '1')
-
-    @utils.synchronized(os.path.basename(target), external=True,
-                        lock_path=os.path.join(CONF.instances_path, 'locks'))
-    def locked():
-        images.fetch_to_raw(ctx, image_id, target)
-    locked()
+    name = os.path.basename(target)
+    if os.path.dirname(target) != os.path.join(CONF.instances_path, '_base'):
+        raise ValueError('%s is not in the image cache' % target)
+    disk = os.path.join(CONF.instances_path, 'disk-' + name)
+    if os.path.exists(disk):
+        os.unlink(disk)
+    imagebackend.Qcow2(path=disk).cache(
+        fetch_func=libvirt_utils.fetch_image, context=ctx, filename=name,
+        image_id=image_id, size=None)
 
 
 VERBS = {'glance': glance, 'delta': delta, 'disk': disk, 'resized': resized, 'extract': extract,
