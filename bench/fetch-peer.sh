@@ -1,15 +1,23 @@
 #!/bin/bash
-# fetch-peer.sh [BUILDDIR]: fetching an original from a peer's _base over
-# sftp, `cowherd fetch --sha1` side by side with `scp` and `rsync -S` over
-# ssh of the same file, from a real sshd on the other end of a veth pair.
+# fetch-peer.sh [BUILDDIR]: fetching an original from a peer's _base,
+# `cowherd fetch --sha1` (its data extents over ssh, and the whole file over
+# sftp as a peer without cowherd serves it) side by side with `scp` and
+# `rsync -S` over ssh of the same file, from a real sshd on the other end
+# of a veth pair.
 #
 #   sudo bench/fetch-peer.sh [BUILDDIR]
 #
 #   cowherd:  cowherd --config CONF fetch --sha1 SHA1   ([peers] urls is the
-#             peer's sftp:// _base, no [glance]: GET the manifest, stream the
-#             file to _base/.cowherd-tmp writing zero blocks as holes and
-#             hashing it (sha256), check size and hash against the manifest,
-#             fsync, rename to _base/<sha1>, write the manifest)
+#             peer's sftp:// _base, no [glance], remote_cowherd the build's
+#             CLI: ssh to the peer runs `cowherd send`, which streams the
+#             manifest and the file's data extents (SEEK_DATA/SEEK_HOLE);
+#             written to _base/.cowherd-tmp, holes left, every byte of the
+#             logical file (zeros included) hashed (sha256) in a second
+#             thread, size and hash checked against the manifest, fsync,
+#             rename to _base/<sha1>, manifest written)
+#   cowherd (sftp): the same with [peers] extents = false: GET the manifest
+#             and the whole file over sftp (libcurl + libssh2), as from a
+#             peer without cowherd
 #   scp:      scp root@PEER:/.../_base/SHA1 DIR/     (OpenSSH's scp, which
 #             since 9.0 speaks the sftp protocol by default)
 #   rsync:    rsync -S -e ssh root@PEER:/.../_base/SHA1 DIR/
@@ -29,7 +37,7 @@
 # of random bytes then a 16 MiB hole (1 GiB of data), as the peer's
 # _base/<sha1> with the manifest <sha1>.cowherd.json cowherd checks (size,
 # sha256).  Each tool runs ROUNDS (3) times; the order rotates each round
-# (cowherd scp rsync, scp rsync cowherd, rsync cowherd scp).  Before every
+# (each tool first in turn).  Before every
 # run the tool's previous result is removed (cowherd's: the base, its
 # manifest and _base/.cowherd-tmp) and `sync` runs, outside the timing.
 # The page cache is not dropped: the peer reads the original from memory.
@@ -45,7 +53,9 @@
 #
 # Prints a table: tool, median wall time, bytes over the link (rx + tx),
 # bytes allocated at the destination, identical to the original; then the
-# runs, the link bytes each way, client and peer CPU.
+# runs, the link bytes each way, client and peer CPU; then the targets:
+# cowherd's bytes over the link <= 1.05x the original's allocated data, its
+# wall time <= 0.8x scp's.
 #
 # Runs as root in a private mount namespace (as the integration tests do).
 # At exit the sshd is stopped by its pid, the namespace and the veth pair
@@ -222,26 +232,33 @@ file = $tmp/cowherd.log
 [peers]
 urls = sftp://root@$peer_ip:$port$peer_base/
 ssh_key = $SSH_KEY
+remote_cowherd = $cli
 EOF
+conf_sftp=$tmp/cowherd-sftp.conf
+sed 's/^remote_cowherd = .*/extents = false/' "$conf" >"$conf_sftp"
 
 # ---- the tools ------------------------------------------------------------------------
 
-labels=("cowherd fetch --sha1 (sftp)" "scp" "rsync -S over ssh")
-results=("$base/$sha" "$tmp/scp/$sha" "$tmp/rsync/$sha")
-# cmd0..cmd2 are used through local -n in run_tool.
+labels=("cowherd fetch --sha1 (extents over ssh)" "cowherd fetch --sha1 (sftp)" "scp"
+        "rsync -S over ssh")
+results=("$base/$sha" "$base/$sha" "$tmp/scp/$sha" "$tmp/rsync/$sha")
+ntools=${#labels[@]}
+# cmd0..cmd3 are used through local -n in run_tool.
 # shellcheck disable=SC2034
 cmd0=("$cli" --config "$conf" fetch --sha1 "$sha")
 # shellcheck disable=SC2034
-cmd1=(scp -q "${ssh_opts[@]}" "root@$peer_ip:$orig" "$tmp/scp/")
+cmd1=("$cli" --config "$conf_sftp" fetch --sha1 "$sha")
 # shellcheck disable=SC2034
-cmd2=(rsync -S -e "ssh ${ssh_opts[*]}" "root@$peer_ip:$orig" "$tmp/rsync/")
+cmd2=(scp -q "${ssh_opts[@]}" "root@$peer_ip:$orig" "$tmp/scp/")
+# shellcheck disable=SC2034
+cmd3=(rsync -S -e "ssh ${ssh_opts[*]}" "root@$peer_ip:$orig" "$tmp/rsync/")
 
 clear_result() {
     case $1 in
-    0) rm -f "$base/$sha" "$base/$sha.cowherd.json"
+    0|1) rm -f "$base/$sha" "$base/$sha.cowherd.json"
        rm -rf --one-file-system "$base/.cowherd-tmp" ;;
-    1) rm -f "$tmp/scp/$sha" ;;
-    2) rm -rf --one-file-system "$tmp/rsync"; mkdir "$tmp/rsync" ;;
+    2) rm -f "$tmp/scp/$sha" ;;
+    3) rm -rf --one-file-system "$tmp/rsync"; mkdir "$tmp/rsync" ;;
     esac
 }
 
@@ -260,8 +277,9 @@ mb_s() {                # mb_s BYTES SECONDS
 }
 
 # Per tool and run, as strings of space-separated values.
-t=("" "" "") rx=("" "" "") tx=("" "" "") ucpu=("" "" "") pcpu=("" "" "")
-da=("" "" "") same=("" "" "") fs=("" "" "")
+t=("" "" "" "") rx=("" "" "" "") tx=("" "" "" "") ucpu=("" "" "" "") pcpu=("" "" "" "")
+da=("" "" "" "") same=("" "" "" "") fs=("" "" "" "")
+med_t=() med_link=()
 
 # measure OUT_PREFIX CMD...: run CMD once with the counters around it; sets
 # m_t m_rx m_tx m_ucpu m_pcpu.
@@ -291,7 +309,7 @@ run_tool() {
     clear_result "$i"
     measure "${cmd[@]}"
     [ -f "$r" ] || die "${labels[i]} left no $r"
-    if ((i == 0)); then
+    if ((i <= 1)); then
         grep -q "^fetched " "$tmp/cmd.out" || die "cowherd fetch: $(cat "$tmp/cmd.out")"
         [ -f "$base/$sha.cowherd.json" ] || die "cowherd fetch published no manifest"
         fs[i]+="- "
@@ -308,12 +326,15 @@ run_tool() {
 
 note "$rounds rounds, the order rotating ..."
 for ((r = 0; r < rounds; r++)); do
-    for ((k = 0; k < 3; k++)); do
-        run_tool $(((r + k) % 3))
+    for ((k = 0; k < ntools; k++)); do
+        run_tool $(((r + k) % ntools))
     done
 done
 grep -q "fetch $base/$sha: image .* from sftp://root@$peer_ip" "$tmp/cowherd.log" ||
     die "cowherd's log does not say it fetched from the peer: $(tail -n 5 "$tmp/cowherd.log")"
+n_ext=$(grep -c "fetch $sha: peer sftp://[^ ]*: its data extents over ssh" "$tmp/cowherd.log" || true)
+[ "$n_ext" = "$rounds" ] ||
+    die "cowherd's extents side came over ssh $n_ext times in $rounds runs"
 
 # ---- the breakdown ----------------------------------------------------------------------
 
@@ -353,7 +374,7 @@ echo "ciphers: ${ciphers:-(not found in the sshd log)}"
 echo
 echo "| tool | median s | bytes over the link | bytes allocated at destination | identical |"
 echo "|---|---:|---:|---:|---|"
-for i in 0 1 2; do
+for ((i = 0; i < ntools; i++)); do
     read -r -a tt <<<"${t[i]}"
     read -r -a rr <<<"${rx[i]}"
     read -r -a xx <<<"${tx[i]}"
@@ -363,11 +384,13 @@ for i in 0 1 2; do
     ident=yes
     case " ${same[i]}" in *" NO "*) ident=NO ;; esac
     echo "| ${labels[i]} | $(median "${tt[@]}") | $(median_int "${link[@]}") | $(median_int "${aa[@]}") | $ident |"
+    med_t[i]=$(median "${tt[@]}")
+    med_link[i]=$(median_int "${link[@]}")
 done
 echo "| (curl -o sftp://, once) | $curl_t | $((curl_rx + curl_tx)) | $curl_alloc | $curl_same |"
 echo
 echo "per run (in the order run within each tool):"
-for i in 0 1 2; do
+for ((i = 0; i < ntools; i++)); do
     read -r -a tt <<<"${t[i]}"
     echo "  ${labels[i]}: wall s ${t[i]% }; MB/s at the median $(mb_s "$size" "$(median "${tt[@]}")");" \
          "link rx ${rx[i]% } / tx ${tx[i]% } bytes; client CPU s ${ucpu[i]% }; peer CPU s ${pcpu[i]% };" \
@@ -379,3 +402,14 @@ echo "  openssl dgst -sha256 of the original alone: $sha256_s s wall, $sha256_cp
 cow_ms=$(grep -oE "fetch $base/$sha: .* done in [0-9]+ ms" "$tmp/cowherd.log" |
     sed -E 's/.* ([0-9]+) ms$/\1/' | tr '\n' ' ')
 echo "  cowherd's own log (ms): ${cow_ms% }"
+
+data=$(alloc "$orig")
+echo
+echo "targets:"
+x=$(awk -v a="${med_link[0]}" -v b="$data" 'BEGIN { printf "%.3f", a / b }')
+v=$(awk -v x="$x" 'BEGIN { print (x <= 1.05) ? "met" : "MISSED" }')
+echo "  bytes over the link <= 1.05x the original's allocated data: ${med_link[0]} vs $data, x$x: $v"
+x=$(awk -v a="${med_t[0]}" -v b="${med_t[2]}" 'BEGIN { printf "%.3f", a / b }')
+v=$(awk -v x="$x" 'BEGIN { print (x <= 0.8) ? "met" : "MISSED" }')
+echo "  wall time <= 0.8x scp's: ${med_t[0]} s vs ${med_t[2]} s, x$x: $v" \
+     "(rsync -S: ${med_t[3]} s; cowherd over sftp: ${med_t[1]} s)"

@@ -1,7 +1,10 @@
 /* cowherd fetch: get an original image into the cache by hand. */
 #include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -12,24 +15,46 @@
 #define CANDIDATES_MAX 16
 
 struct bar {
-  double last;
+  double start, last;
+  bool tty;
+  const char *what;            /* the image id or cache name, for the log */
 };
 
-/* A one-line progress bar on stderr, redrawn at most 5 times a second. */
+#define LOG_EVERY_MS 5000
+
+/* Progress of a long fetch: on a terminal a one-line bar on stderr
+ * (bytes, rate, time left), redrawn at most 5 times a second; otherwise
+ * (run by the hook) a log line at most every 5 s. */
 static void
 progress (void *opaque, uint64_t done, uint64_t total)
 {
   struct bar *b = opaque;
-  double now = ch_now_ms ();
-  int pct = total ? (int) (done * 100 / total) : 0, width = 40, fill;
+  double now = ch_now_ms (), secs = (now - b->start) / 1000;
+  double rate = secs > 0 ? (double) done / secs : 0;          /* bytes/s */
+  double left = rate > 0 && total > done ? (double) (total - done) / rate : 0;
+  int pct = total ? (int) (done * 100 / total) : 0, width = 30, fill;
 
+  if (b->start == 0) {
+    b->start = b->last = now;
+    return;
+  }
+  if (!b->tty) {
+    if (now - b->last >= LOG_EVERY_MS && done < total) {
+      b->last = now;
+      ch_log (LOG_INFO, "fetch %s: %.0f of %.0f MiB (%d%%), %.1f MB/s, about %.0f s left",
+              b->what, (double) done / 1048576, (double) total / 1048576, pct, rate / 1e6,
+              left);
+    }
+    return;
+  }
   if (now - b->last < 200 && done != total)
     return;
   b->last = now;
   fill = pct * width / 100;
-  fprintf (stderr, "\r[%.*s%*s] %3d%% %6.1f/%.1f MiB", fill,
-           "########################################", width - fill, "", pct,
-           (double) done / 1048576, (double) total / 1048576);
+  fprintf (stderr, "\r[%.*s%*s] %3d%% %7.1f/%.1f MiB %6.1f MB/s %3d:%02d left ", fill,
+           "##############################", width - fill, "", pct,
+           (double) done / 1048576, (double) total / 1048576, rate / 1e6,
+           (int) left / 60, (int) left % 60);
   if (done == total)
     fputc ('\n', stderr);
 }
@@ -75,10 +100,10 @@ cmd_fetch (struct cli *cli, int argc, char *argv[])
     req.name = argv[optind];
   else
     req.image_id = argv[optind];
-  if (isatty (STDERR_FILENO)) {
-    req.progress = progress;
-    req.opaque = &bar;
-  }
+  bar.tty = isatty (STDERR_FILENO);
+  bar.what = argv[optind];
+  req.progress = progress;
+  req.opaque = &bar;
   if (cli_load_config (cli) < 0 || ch_fetch (&cli->cfg, &req, &res) < 0)
     return -1;
   if (res.fetched)

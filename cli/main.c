@@ -33,6 +33,8 @@ usage (FILE *fp)
            "                               for the destination of a later live migration\n"
            "  snapshot show FILE           a COW-only snapshot's marker, and whether its\n"
            "                               signature holds under [snapshot] key_file\n"
+           "  send [--from OFFSET] BASE    a base's manifest and data extents on stdout: what\n"
+           "                               a host fetching BASE runs on this one over ssh\n"
            "\n"
            "FILE is a libvirt domain XML (virsh dumpxml DOMAIN); - reads stdin.\n"
            "\n"
@@ -92,6 +94,8 @@ main (int argc, char *argv[])
     r = cmd_annotate (&cli, argc, argv);
   else if (strcmp (argv[0], "snapshot") == 0)
     r = cmd_snapshot (&cli, argc, argv);
+  else if (strcmp (argv[0], "send") == 0)
+    r = cmd_send (&cli, argc, argv);
   else {
     fprintf (stderr, "cowherd: unknown command '%s'; see cowherd --help\n", argv[0]);
     return 2;

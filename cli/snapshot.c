@@ -272,13 +272,17 @@ show (struct cli *cli, int argc, char *argv[])
     printf ("%s: not a COW-only snapshot\n", argv[optind]);
     return 1;
   }
-  hex (m.parent_sha256, sizeof m.parent_sha256, sha);
+  hex (m.parent_hash, sizeof m.parent_hash, sha);
   printf ("%s: COW-only snapshot (marker version %" PRIu32 ")\n", argv[optind], m.version);
   printf ("  parent:        %s\n", m.parent);
   printf ("  image id:      %s\n", m.image_id[0] ? m.image_id : "(not recorded)");
   printf ("  parent size:   %" PRIu64 " bytes, %" PRIu64 " as the disk saw it\n",
           m.parent_size, m.parent_vsize);
-  printf ("  parent sha256: %s\n", m.has_parent_sha256 ? sha : "(not recorded)");
+  if (m.parent_digest == CH_SNAP_DIGEST_SHA512)
+    printf ("  parent sha512: %s... (its first 256 bits)\n", sha);
+  else
+    printf ("  parent sha256: %s\n", m.parent_digest == CH_SNAP_DIGEST_SHA256 ? sha
+                                                                         : "(not recorded)");
   printf ("  signature:     %s\n", sig > 0 ? "holds"
           : sig == 0 ? "DOES NOT HOLD (another cloud's key, or changed since)"
           : "not checked (no [snapshot] key_file)");

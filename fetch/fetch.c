@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "naming.h"
 #include "pathutil.h"
 #include "peer.h"
+#include "peerssh.h"
 #include "qcow2.h"
 #include "runcmd.h"
 #include "snapshot.h"
@@ -56,7 +58,8 @@ struct origin {
   const char *source;                  /* URL, for the manifest and the log */
   const char *image_id;
   const char *glance_hash_algo, *glance_hash;
-  const char *sha256;                  /* of the file, when already known */
+  const char *digest_algo;             /* "sha256" or "sha512" */
+  const char *digest;                  /* of the file, when already known */
 };
 
 static int
@@ -198,7 +201,7 @@ rebuild_download (struct job *j, struct origin *o)
   }
   close (j->dl_fd);
   j->dl_fd = fd;
-  o->sha256 = NULL;                   /* that was the snapshot's */
+  o->digest = NULL;                   /* that was the snapshot's */
   return 0;
 }
 
@@ -259,8 +262,12 @@ write_manifest (struct job *j, int fd, const struct origin *o)
   }
   snprintf (m.name, sizeof m.name, "%s", j->name);
   m.size = (uint64_t) st.st_size;
-  if (o->sha256 && o->sha256[0])
-    snprintf (m.sha256, sizeof m.sha256, "%s", o->sha256);
+  /* The digest the fetch already checked; only a file made here after
+   * it (converted, rebuilt) is read again. */
+  if (o->digest && o->digest[0] && strcmp (o->digest_algo, "sha512") == 0)
+    snprintf (m.sha512, sizeof m.sha512, "%s", o->digest);
+  else if (o->digest && o->digest[0] && strcmp (o->digest_algo, "sha256") == 0)
+    snprintf (m.sha256, sizeof m.sha256, "%s", o->digest);
   else if (ch_sha256_fd (fd, m.sha256) < 0)
     return -1;
   snprintf (m.image_id, sizeof m.image_id, "%s", o->image_id ? o->image_id : "");
@@ -390,7 +397,7 @@ deliver (struct job *j, struct ch_fetch_result *res, bool qcow2, const char *wha
       snprintf (conv, sizeof conv, "%s.raw", j->name);
       pub_fd = raw_fd;
       pub_tmp = conv;
-      o->sha256 = NULL;            /* that was the qcow2's */
+      o->digest = NULL;            /* that was the qcow2's */
     }
   }
   if (ch_publish (pub_fd, j->tmp_fd, pub_tmp, j->base_fd, j->cfg->base_dir, j->name) < 0)
@@ -431,6 +438,68 @@ glance_lookup (struct job *j)
     snprintf (j->glance_why, sizeof j->glance_why, "image %s is larger than 16 TiB", j->id);
 }
 
+/* A peer's transfer failed (ch_error says how; GOT bytes of the file's M->size
+ * arrived and were checked).  1: try the next source; -1: no source would
+ * do better. */
+static int
+peer_failed (struct job *j, const char *label, const struct ch_manifest *m, uint64_t got)
+{
+  const char *algo, *want;
+  char what[64];
+
+  if (not_worth_resuming ())
+    discard_download (j);
+  if (local_failure ())
+    return -1;
+  if (ch_error_kind () == CH_ERR_CORRUPT) {
+    ch_log (LOG_WARNING, "fetch %s: %s serves a different file than its manifest: %s",
+            j->name, label, ch_error_detail ());
+    ch_manifest_digest (m, &algo, &want);
+    snprintf (what, sizeof what, "serves a different file (%s mismatch)",
+              got == m->size ? algo : "size");
+    answer (j, label, what);
+  }
+  else {
+    ch_log (LOG_WARNING, "fetch %s: %s: %s", j->name, label, ch_error_detail ());
+    answer (j, label, ch_error_detail ());
+  }
+  return 1;
+}
+
+/* Ask an sftp peer's cowherd for the base's data extents over ssh.  0 the
+ * download holds the base, checked (*M, DIGEST); 1 not from this peer
+ * (answer recorded); 2 the peer cannot be asked so: ask it over sftp; -1 a
+ * failure no other source would avoid. */
+static int
+peer_extents (struct job *j, const struct ch_fetch_request *req, const char *peer,
+              const struct ch_peer_expect *e, const char *label, struct ch_manifest *m,
+              char digest[129])
+{
+  struct ch_peerssh_out po;
+  char why[CH_ERROR_MAX];
+
+  if (open_download (j) < 0)
+    return -1;
+  switch (ch_peerssh_fetch (j->cfg, peer, e, j->dl_fd, req->progress, req->opaque, &po, why,
+                            sizeof why)) {
+  case CH_PEERSSH_DONE:
+    *m = po.m;
+    snprintf (digest, 129, "%s", po.digest);
+    return 0;
+  case CH_PEERSSH_ANSWERED:
+    ch_log (po.answer == CH_PEER_ABSENT ? LOG_INFO : LOG_WARNING, "fetch %s: %s: %s; skipped",
+            j->name, label, why);
+    answer (j, label, why);
+    return 1;
+  case CH_PEERSSH_UNSUPPORTED:
+    ch_log (LOG_INFO, "fetch %s: %s: %s; the whole file over sftp", j->name, label, why);
+    return 2;
+  case CH_PEERSSH_FAILED:
+    break;
+  }
+  return peer_failed (j, label, &po.m, po.size);
+}
+
 /* Try one peer.  0 published, 1 not from this peer (answer recorded), -1
  * a failure no other source would avoid. */
 static int
@@ -442,42 +511,36 @@ try_peer (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_res
   struct ch_http dl_http = j->peer_http;
   struct ch_manifest m;
   struct origin o = { 0 };
-  char shown[1024], label[1100], why[CH_ERROR_MAX], sha[65], source[1100];
+  char shown[1024], label[1100], why[CH_ERROR_MAX], digest[129], source[1100];
+  const char *algo, *want;
   enum ch_peer_answer a;
   enum ch_fmt fmt;
   uint64_t got = 0;
-  int r;
+  int r = 2;
 
   ch_peer_display (peer, shown, sizeof shown);
   snprintf (label, sizeof label, "peer %s", shown);
-  a = ch_peer_manifest (&j->peer_http, peer, &e, &m, why, sizeof why);
-  if (a != CH_PEER_HAS) {
-    ch_log (a == CH_PEER_ABSENT ? LOG_INFO : LOG_WARNING, "fetch %s: %s: %s; skipped",
-            j->name, label, why);
-    answer (j, label, why);
-    return 1;
+  if (j->cfg->peer_extents && strncmp (peer, "sftp://", 7) == 0 &&
+      (r = peer_extents (j, req, peer, &e, label, &m, digest)) != 2) {
+    if (r != 0)
+      return r;
+    ch_log (LOG_INFO, "fetch %s: %s: its data extents over ssh", j->name, label);
   }
-  if (open_download (j) < 0)
-    return -1;
-  /* The manifest was a small request; the file is worth the retries. */
-  dl_http.retries = j->cfg->retries;
-  if (ch_peer_download (&dl_http, peer, &m, j->dl_fd, req->progress, req->opaque, sha,
-                        &got) < 0) {
-    if (not_worth_resuming ())
-      discard_download (j);
-    if (local_failure ())
+  if (r == 2) {
+    a = ch_peer_manifest (&j->peer_http, peer, &e, &m, why, sizeof why);
+    if (a != CH_PEER_HAS) {
+      ch_log (a == CH_PEER_ABSENT ? LOG_INFO : LOG_WARNING, "fetch %s: %s: %s; skipped",
+              j->name, label, why);
+      answer (j, label, why);
+      return 1;
+    }
+    if (open_download (j) < 0)
       return -1;
-    if (ch_error_kind () == CH_ERR_CORRUPT) {
-      ch_log (LOG_WARNING, "fetch %s: %s serves a different file than its manifest: %s",
-              j->name, label, ch_error_detail ());
-      answer (j, label, got == m.size ? "serves a different file (sha256 mismatch)"
-                                      : "serves a different file (size mismatch)");
-    }
-    else {
-      ch_log (LOG_WARNING, "fetch %s: %s: %s", j->name, label, ch_error_detail ());
-      answer (j, label, ch_error_detail ());
-    }
-    return 1;
+    /* The manifest was a small request; the file is worth the retries. */
+    dl_http.retries = j->cfg->retries;
+    if (ch_peer_download (&dl_http, peer, &m, j->dl_fd, req->progress, req->opaque, digest,
+                          &got) < 0)
+      return peer_failed (j, label, &m, got);
   }
   if (ch_probe_format (j->dl_fd, &fmt) < 0)
     return -1;
@@ -487,7 +550,9 @@ try_peer (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_res
   o.image_id = j->id[0] ? j->id : ch_glance_valid_id (m.image_id) ? m.image_id : "";
   o.glance_hash_algo = m.glance_hash_algo;
   o.glance_hash = m.glance_hash;
-  o.sha256 = sha;
+  ch_manifest_digest (&m, &algo, &want);
+  o.digest_algo = algo;
+  o.digest = digest;
   r = deliver (j, res, fmt == CH_FMT_QCOW2, j->name, &o);
   if (r == 1) {
     ch_log (LOG_WARNING, "fetch %s: %s: %s", j->name, label, ch_last_error ());
@@ -536,8 +601,11 @@ try_glance (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_r
     ch_error ("image %s: Glance records no hash to verify it against", j->id);
     goto refused;
   }
-  /* The manifest's sha256 comes from the same pass: no second read. */
-  d.want_sha256 = strcmp (d.hash_algo, "sha256") != 0;
+  /* The manifest records the digest Glance's check computed (sha512 by
+   * default): one pass.  Only for an md5-only image is a sha256 computed
+   * beside it. */
+  d.want_sha256 = strcasecmp (d.hash_algo, "sha256") != 0 &&
+                  strcasecmp (d.hash_algo, "sha512") != 0;
   d.progress = req->progress;
   d.opaque = req->opaque;
   if (ch_http_download (&j->http, &d, j->dl_fd) < 0) {
@@ -560,7 +628,9 @@ try_glance (struct job *j, const struct ch_fetch_request *req, struct ch_fetch_r
   }
   o.source = url;
   o.image_id = j->id;
-  o.sha256 = d.want_sha256 ? d.got_sha256 : d.got_hash;
+  o.digest_algo = !d.want_sha256 && strcasecmp (d.hash_algo, "sha512") == 0 ? "sha512"
+                                                                          : "sha256";
+  o.digest = d.want_sha256 ? d.got_sha256 : d.got_hash;
   /* What Glance recorded, so peers taking this base can be checked. */
   if (j->img.hash_algo[0] && j->img.hash_value[0]) {
     o.glance_hash_algo = j->img.hash_algo;

@@ -79,7 +79,15 @@ ch_peer_manifest (const struct ch_http *h, const char *peer, const struct ch_pee
     ch_why (why, why_len, "manifest: HTTP %ld", status);
     return CH_PEER_DOWN;
   }
-  if (ch_manifest_parse (body, strlen (body), m) < 0) {
+  return ch_peer_manifest_check (body, strlen (body), e, m, why, why_len);
+}
+
+enum ch_peer_answer
+ch_peer_manifest_check (const char *json, size_t len, const struct ch_peer_expect *e,
+                        struct ch_manifest *m, char *why, size_t why_len)
+{
+  why[0] = '\0';
+  if (ch_manifest_parse (json, len, m) < 0) {
     ch_why (why, why_len, "malformed %s", ch_last_error ());
     return CH_PEER_REFUSED;
   }
@@ -103,7 +111,7 @@ ch_peer_manifest (const struct ch_http *h, const char *peer, const struct ch_pee
 int
 ch_peer_download (const struct ch_http *h, const char *peer, const struct ch_manifest *m,
                   int dst_fd, void (*progress) (void *, uint64_t, uint64_t), void *opaque,
-                  char got_sha256[65], uint64_t *got_size)
+                  char got_digest[129], uint64_t *got_size)
 {
   CLEANUP_FREE char *url = NULL;
   struct ch_download d = { 0 };
@@ -114,15 +122,14 @@ ch_peer_download (const struct ch_http *h, const char *peer, const struct ch_man
   d.url = url;
   d.expect_size = m->size;
   d.max_size = m->size;
-  d.hash_algo = "sha256";
-  d.expect_hash = m->sha256;
+  ch_manifest_digest (m, &d.hash_algo, &d.expect_hash);
   d.progress = progress;
   d.opaque = opaque;
   r = ch_http_download (h, &d, dst_fd);
   *got_size = d.got_size;
   if (r < 0)
     return -1;
-  snprintf (got_sha256, 65, "%.64s", d.got_hash);
+  snprintf (got_digest, 129, "%s", d.got_hash);
   return 0;
 }
 

@@ -5,7 +5,7 @@
  * it fetches (<name>.cowherd.json, manifest.h); a peer's copy of a base is
  * taken only through that manifest: it must name the base, agree with the
  * image id and with what Glance records for it when those are known, and
- * the file must arrive with the manifest's size and sha256. */
+ * the file must arrive with the manifest's size and digest. */
 #ifndef COWHERD_PEER_H
 #define COWHERD_PEER_H
 
@@ -45,15 +45,21 @@ enum ch_peer_answer ch_peer_manifest (const struct ch_http *h, const char *peer,
                                       const struct ch_peer_expect *e, struct ch_manifest *m,
                                       char *why, size_t why_len);
 
+/* Check the manifest JSON (LEN bytes), however it came, as
+ * ch_peer_manifest does: CH_PEER_HAS, or CH_PEER_REFUSED with WHY. */
+enum ch_peer_answer ch_peer_manifest_check (const char *json, size_t len,
+                                            const struct ch_peer_expect *e,
+                                            struct ch_manifest *m, char *why, size_t why_len);
+
 /* Stream <peer><m->name> into DST_FD (empty, or a partial earlier attempt
  * at the same base, which is resumed when it is a prefix of this file),
- * sparse, checking m->size and m->sha256.  GOT_SHA256 receives the sha256
- * of the file on success.  -1 with ch_error, of kind CH_ERR_CORRUPT when
+ * sparse, checking m->size and the manifest's digest (ch_manifest_digest).
+ * GOT_DIGEST receives that digest of the file on success.  -1 with ch_error, of kind CH_ERR_CORRUPT when
  * the peer serves a different file; *GOT_SIZE is then m->size if only
  * the digest differed. */
 int ch_peer_download (const struct ch_http *h, const char *peer, const struct ch_manifest *m,
                       int dst_fd, void (*progress) (void *, uint64_t, uint64_t), void *opaque,
-                      char got_sha256[65], uint64_t *got_size);
+                      char got_digest[129], uint64_t *got_size);
 
 /* Read at most MAX bytes from the start of PATH, a file at the same
  * absolute path on the host of configured peer number PEER, if it is an

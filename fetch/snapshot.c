@@ -130,10 +130,12 @@ describe_parent (const struct ch_config *cfg, int base_fd, const struct ch_link 
    * written after the file last changed. */
   if (ch_manifest_read (base_fd, bn.sha1, &man) && strlen (man.image_id) <= CH_SNAP_IMAGE_ID_MAX)
     snprintf (m->image_id, sizeof m->image_id, "%s", man.image_id);
-  if (ch_manifest_read_current (base_fd, bn.sha1, &st, &man) && strlen (man.sha256) == 64) {
+  if (ch_manifest_read_current (base_fd, bn.sha1, &st, &man)) {
+    const char *hex = man.sha256[0] ? man.sha256 : man.sha512;
+
     for (size_t i = 0; i < 32; i++)
-      sscanf (man.sha256 + 2 * i, "%2hhx", &m->parent_sha256[i]);
-    m->has_parent_sha256 = true;
+      sscanf (hex + 2 * i, "%2hhx", &m->parent_hash[i]);
+    m->parent_digest = man.sha256[0] ? CH_SNAP_DIGEST_SHA256 : CH_SNAP_DIGEST_SHA512;
   }
   return true;
 }
@@ -314,28 +316,26 @@ static int
 check_parent_digest (const struct ch_config *cfg, int base_fd, int fd,
                      const struct ch_snap_marker *m)
 {
+  bool sha512 = m->parent_digest == CH_SNAP_DIGEST_SHA512;
+  const char *algo = sha512 ? "sha512" : "sha256";
   struct ch_manifest man;
   struct stat st;
-  char want[65];
+  char want[65], got[129];
 
-  if (!m->has_parent_sha256)
+  if (m->parent_digest == CH_SNAP_DIGEST_NONE)
     return 0;
   for (size_t i = 0; i < 32; i++)
-    snprintf (want + 2 * i, 3, "%02x", m->parent_sha256[i]);
-  if (fstat (fd, &st) == 0 && ch_manifest_read_current (base_fd, m->parent, &st, &man)) {
-    if (strcmp (man.sha256, want) == 0)
-      return 0;
-  }
-  else {
-    char got[65];
-
-    if (ch_sha256_fd (fd, got) < 0)
-      return -1;
-    if (strcmp (got, want) == 0)
-      return 0;
-  }
+    snprintf (want + 2 * i, 3, "%02x", m->parent_hash[i]);
+  if (fstat (fd, &st) == 0 && ch_manifest_read_current (base_fd, m->parent, &st, &man) &&
+      (sha512 ? man.sha512 : man.sha256)[0])
+    snprintf (got, sizeof got, "%s", sha512 ? man.sha512 : man.sha256);
+  else if (ch_digest_fd (fd, algo, got) < 0)
+    return -1;
+  /* sha512's first 32 bytes are the first 64 hex digits. */
+  if (strncmp (got, want, 64) == 0)
+    return 0;
   ch_error ("the original %s/%s holds other content than the one the snapshot was "
-            "taken over (sha256)", cfg->base_dir, m->parent);
+            "taken over (%s)", cfg->base_dir, m->parent, algo);
   return -1;
 }
 

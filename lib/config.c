@@ -139,6 +139,7 @@ const struct ch_config_key ch_config_keys[] = {
   { "tools", "mkfs", AS_PATH (mkfs), .def = "/sbin/mkfs" },
   { "tools", "mkswap", AS_PATH (mkswap), .def = "/sbin/mkswap" },
   { "tools", "fetcher", AS_PATH (fetcher), .def = COWHERD_BINDIR "/cowherd" },
+  { "tools", "ssh", AS_PATH (ssh), .def = "/usr/bin/ssh" },
   { "log", "syslog", AS_BOOL (log_syslog), .def_num = true },
   /* "file =" leaves it as it was: by default no log file. */
   { "log", "file", AS_PATH (log_file), .empty_ignored = true },
@@ -154,6 +155,8 @@ const struct ch_config_key ch_config_keys[] = {
   { "keystone", "interface", AS_WORD (ks_interface), .def = "public" },
   { "peers", "urls", AS_LIST (peers, n_peers, 16, "peers"), .check = check_peer },
   { "peers", "ssh_key", AS_PATH (peer_ssh_key) },
+  { "peers", "extents", AS_BOOL (peer_extents), .def_num = true },
+  { "peers", "remote_cowherd", AS_WORD (peer_remote_cowherd), .def = "cowherd" },
   { "fetch", "ca_file", AS_PATH (ca_file) },
   { "fetch", "insecure", AS_BOOL (tls_insecure), .def_num = false },
   { "fetch", "connect_timeout", AS_INT (connect_timeout, 1, 3600), .def_num = 10 },

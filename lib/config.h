@@ -42,6 +42,9 @@ struct ch_config {
   char **peers;           /* [peers] urls: comma-separated sftp://, http(s)://, file:// */
   size_t n_peers;
   char *peer_ssh_key;     /* [peers] ssh_key: private key for sftp peers */
+  bool peer_extents;      /* [peers] extents = true: ask sftp peers' cowherd over ssh */
+  char *peer_remote_cowherd;  /* [peers] remote_cowherd = cowherd: its name on the peers */
+  char *ssh;              /* [tools] ssh = /usr/bin/ssh: OpenSSH's client */
   char *state_dir;        /* [hook] state_dir = /run/cowherd: incoming migrations in flight */
   char *snapshot_key_file;  /* [snapshot] key_file: COW-only snapshots; NULL: off */
 };

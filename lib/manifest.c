@@ -34,7 +34,8 @@ struct field {
                     sizeof ((struct ch_manifest *) 0)->k, req }
 static const struct field fields[] = {
   F (name, true),
-  F (sha256, true),
+  F (sha256, false),
+  F (sha512, false),
   F (image_id, false),
   F (source, false),
   F (glance_hash_algo, false),
@@ -56,8 +57,16 @@ check (const struct ch_manifest *m)
     ch_error ("manifest: name \"%.64s\" is not a file name", m->name);
     return -1;
   }
-  if (!ch_is_lower_hex (m->sha256, 64)) {
+  if (m->sha256[0] == '\0' && m->sha512[0] == '\0') {
+    ch_error ("manifest: no sha256 or sha512");
+    return -1;
+  }
+  if (m->sha256[0] && !ch_is_lower_hex (m->sha256, 64)) {
     ch_error ("manifest: sha256 is not 64 lowercase hex digits");
+    return -1;
+  }
+  if (m->sha512[0] && !ch_is_lower_hex (m->sha512, 128)) {
+    ch_error ("manifest: sha512 is not 128 lowercase hex digits");
     return -1;
   }
   if (m->size >= INT64_MAX) {
@@ -105,6 +114,25 @@ ch_manifest_parse (const char *json, size_t len, struct ch_manifest *m)
   }
   m->size = (uint64_t) n;
   return check (m);
+}
+
+void
+ch_manifest_digest (const struct ch_manifest *m, const char **algo, const char **hex)
+{
+  *algo = m->sha512[0] ? "sha512" : "sha256";
+  *hex = m->sha512[0] ? m->sha512 : m->sha256;
+}
+
+int
+ch_manifest_same_content (const struct ch_manifest *a, const struct ch_manifest *b)
+{
+  if (a->size != b->size)
+    return 0;
+  if (a->sha512[0] && b->sha512[0])
+    return strcmp (a->sha512, b->sha512) == 0;
+  if (a->sha256[0] && b->sha256[0])
+    return strcmp (a->sha256, b->sha256) == 0;
+  return -1;
 }
 
 static int

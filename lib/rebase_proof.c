@@ -196,7 +196,7 @@ ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
   const char *base_dir = cfg->base_dir;
   struct stat img_st;
   struct backing cur = { .fd = -1 }, new = { .fd = -1 };
-  struct ch_manifest mc, mn;
+  struct ch_manifest mc = { .size = 0 }, mn = { .size = 0 };
   struct ch_qcow2_info qi;
   CLEANUP_FREE char *image = NULL;
   CLEANUP_CLOSE int img_fd = -1, base_fd = -1;
@@ -231,16 +231,20 @@ ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
   if (open_backing (base_fd, base_dir, image, qi.backing, "current", &cur, why, len) &&
       open_backing (base_fd, base_dir, image, c->new_backing, "new", &new, why, len)) {
     bool have = read_manifest (base_fd, &cur, &mc) && read_manifest (base_fd, &new, &mn);
-
+    int same = have ? ch_manifest_same_content (&mc, &mn) : -1;
+    /* The digest they have in common, when they have one. */
+    bool by512 = same >= 0 && mc.sha512[0] && mn.sha512[0];
+    const char *algo = by512 ? "sha512" : "sha256";
+    const char *hc = by512 ? mc.sha512 : mc.sha256, *hn = by512 ? mn.sha512 : mn.sha256;
     if ((cur.st.st_dev == img_st.st_dev && cur.st.st_ino == img_st.st_ino) ||
         (new.st.st_dev == img_st.st_dev && new.st.st_ino == img_st.st_ino))
       r = ch_why (why, len, "the image is its own backing file");
-    else if (have && mc.size == mn.size && strcmp (mc.sha256, mn.sha256) != 0)
-      r = ch_why (why, len, "the manifests of %s and %s disagree (sha256 %.12s... vs %.12s...)",
-                  cur.leaf, new.leaf, mc.sha256, mn.sha256);
-    else if (have && mc.size == mn.size) {
-      snprintf (why, len, "%s and %s have the same sha256 in their manifests (%.12s...)",
-                cur.leaf, new.leaf, mc.sha256);
+    else if (same == 0 && mc.size == mn.size)
+      r = ch_why (why, len, "the manifests of %s and %s disagree (%s %.12s... vs %.12s...)",
+                  cur.leaf, new.leaf, algo, hc, hn);
+    else if (same == 1) {
+      snprintf (why, len, "%s and %s have the same %s in their manifests (%.12s...)",
+                cur.leaf, new.leaf, algo, hc);
       r = true;
     }
     else

@@ -25,6 +25,7 @@
 #define M_IMAGE_ID         100
 #define M_HMAC             (M_IMAGE_ID + CH_SNAP_IMAGE_ID_MAX)
 #define M_FLAG_SHA256       1U
+#define M_FLAG_SHA512       2U      /* the digest field: sha512's first 32 bytes */
 
 #if M_HMAC + CH_SNAP_HMAC_LEN != CH_SNAP_EXT_LEN
 #error "the marker's layout and CH_SNAP_EXT_LEN disagree"
@@ -105,7 +106,7 @@ decode (const uint8_t *d, struct ch_snap_marker *m)
               CH_SNAP_VERSION);
     return -1;
   }
-  if (flags & ~M_FLAG_SHA256) {
+  if ((flags & ~(M_FLAG_SHA256 | M_FLAG_SHA512)) || flags == (M_FLAG_SHA256 | M_FLAG_SHA512)) {
     ch_error ("cowherd snapshot marker: unknown flags 0x%" PRIx32, flags);
     return -1;
   }
@@ -122,9 +123,10 @@ decode (const uint8_t *d, struct ch_snap_marker *m)
     return -1;
   }
   memcpy (m->parent, d + M_PARENT, CH_SHA1_HEX);
-  m->has_parent_sha256 = flags & M_FLAG_SHA256;
-  memcpy (m->parent_sha256, d + M_PARENT_SHA256, sizeof m->parent_sha256);
-  if (!m->has_parent_sha256 && !all_zero (m->parent_sha256, sizeof m->parent_sha256)) {
+  m->parent_digest = (flags & M_FLAG_SHA256) ? CH_SNAP_DIGEST_SHA256
+                    : (flags & M_FLAG_SHA512) ? CH_SNAP_DIGEST_SHA512 : CH_SNAP_DIGEST_NONE;
+  memcpy (m->parent_hash, d + M_PARENT_SHA256, sizeof m->parent_hash);
+  if (m->parent_digest == CH_SNAP_DIGEST_NONE && !all_zero (m->parent_hash, sizeof m->parent_hash)) {
     ch_error ("cowherd snapshot marker: a parent digest not flagged as one");
     return -1;
   }
@@ -145,12 +147,13 @@ encode (uint8_t *d, const struct ch_snap_marker *m)
 
   memset (d, 0, CH_SNAP_EXT_LEN);
   ch_put_be32 (d + M_VERSION, CH_SNAP_VERSION);
-  ch_put_be32 (d + M_FLAGS, m->has_parent_sha256 ? M_FLAG_SHA256 : 0);
+  ch_put_be32 (d + M_FLAGS, m->parent_digest == CH_SNAP_DIGEST_SHA256 ? M_FLAG_SHA256
+                            : m->parent_digest == CH_SNAP_DIGEST_SHA512 ? M_FLAG_SHA512 : 0);
   ch_put_be64 (d + M_PARENT_SIZE, m->parent_size);
   ch_put_be64 (d + M_PARENT_VSIZE, m->parent_vsize);
   memcpy (d + M_PARENT, m->parent, CH_SHA1_HEX);
-  if (m->has_parent_sha256)
-    memcpy (d + M_PARENT_SHA256, m->parent_sha256, sizeof m->parent_sha256);
+  if (m->parent_digest != CH_SNAP_DIGEST_NONE)
+    memcpy (d + M_PARENT_SHA256, m->parent_hash, sizeof m->parent_hash);
   ch_put_be32 (d + M_IMAGE_ID_LEN, (uint32_t) id_len);
   memcpy (d + M_IMAGE_ID, m->image_id, id_len);
   memcpy (d + M_HMAC, m->hmac, sizeof m->hmac);

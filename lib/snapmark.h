@@ -31,14 +31,23 @@
 /* Bytes of the extension's data. */
 #define CH_SNAP_EXT_LEN 260
 
+/* The parent's content digest a marker records, from the manifest that
+ * knew it: sha256 (flag bit 0), or the first 32 bytes of sha512 (bit 1;
+ * the manifest of a base fetched from Glance records sha512 only). */
+enum ch_snap_digest {
+  CH_SNAP_DIGEST_NONE,
+  CH_SNAP_DIGEST_SHA256,
+  CH_SNAP_DIGEST_SHA512,
+};
+
 struct ch_snap_marker {
   uint32_t version;
   uint64_t parent_size;            /* bytes of the original; 0: not known */
   uint64_t parent_vsize;           /* what the top saw below it (<sha1>_<GB>: GB GiB) */
   char parent[CH_SHA1_HEX + 1];    /* the original's cache name */
   char image_id[CH_SNAP_IMAGE_ID_MAX + 1];  /* "" when not known */
-  bool has_parent_sha256;
-  uint8_t parent_sha256[32];
+  enum ch_snap_digest parent_digest;  /* what parent_hash holds */
+  uint8_t parent_hash[32];
   uint8_t hmac[CH_SNAP_HMAC_LEN];
 };
 

@@ -50,6 +50,25 @@ expect_fail() {
     fi
 }
 
+# ---- manifests -------------------------------------------------------------
+
+# json_field FILE KEY: one top-level field of a JSON file ("" if absent).
+json_field() {
+    "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' \
+        "$1" "$2"
+}
+
+# assert_manifest_digest MANIFEST FILE ALGO: MANIFEST records ALGO (sha256
+# or sha512) of FILE's content and no other digest (one pass per byte).
+assert_manifest_digest() {
+    local m=$1 f=$2 algo=$3 other=sha256 sum
+    [ "$algo" = sha256 ] && other=sha512
+    sum=$("${algo}sum" <"$f")
+    [ "$(json_field "$m" "$algo")" = "${sum%% *}" ] ||
+        die "$m: $algo '$(json_field "$m" "$algo")', the file's is ${sum%% *}"
+    [ -z "$(json_field "$m" "$other")" ] || die "$m: records a $other as well"
+}
+
 # ---- requirements ----------------------------------------------------------
 
 # requires CMD...: skip (77) unless root and every CMD is on PATH (or is an

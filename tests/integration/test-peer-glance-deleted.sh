@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "$0")/functions.sh"
 source "$(dirname "$0")/glance.sh"
 private_ns "$@"
-requires cmp sha1sum sha256sum curl "$PYTHON"
+requires cmp sha1sum sha512sum curl "$PYTHON"
 requires_built COWHERD_CLI
 
 mktempdir tmp
@@ -58,10 +58,6 @@ fetch_ok() {
     note "$(cat "$tmp/out")"
 }
 
-json_field() {
-    "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' \
-        "$1" "$2"
-}
 
 # glance_status ID: the HTTP status of GET /v2/images/ID.
 glance_status() {
@@ -114,8 +110,8 @@ m=$NOVA_BASE/$sha.cowherd.json
 [ "$(json_field "$m" image_id)" = "$id" ] || die "$m: image_id '$(json_field "$m" image_id)', want $id"
 [ "$(json_field "$m" source)" = "$peer_a$sha" ] || die "$m: source '$(json_field "$m" source)'"
 [ "$(json_field "$m" size)" = $((48 << 20)) ] || die "$m: size $(json_field "$m" size)"
-sum=$(sha256sum "$NOVA_BASE/$sha")
-[ "$(json_field "$m" sha256)" = "${sum%% *}" ] || die "$m: sha256 is not the file's"
+# A fetched it from Glance: its manifest and so B's record Glance's sha512.
+assert_manifest_digest "$m" "$NOVA_BASE/$sha" sha512
 [ "$(json_field "$m" glance_hash)" = "$sha512" ] || die "$m: Glance's hash was not carried over"
 [ "$(log_count "fetch $sha: image $id not found in Glance")" = 1 ] ||
     { show_log; die "the deleted image was not logged"; }

@@ -8,14 +8,21 @@
 # with Glance's hash) is refused, and Glance serves the image instead; a
 # qcow2 on a peer is published raw, one naming a backing file is refused;
 # when no source has it, one line says what each answered.
+#
+# PEER_MODE=extents (test-peer-extents.sh) runs the same cases with the
+# peers asked for their data extents over ssh (`cowherd send`, the build's
+# CLI on the peer), and then what only that path has: a peer without
+# cowherd (sftp instead), a lying extent list, a peer that dies midway
+# (resumed), a hostile stream.  Otherwise [peers] extents = false: sftp.
 set -euo pipefail
 source "$(dirname "$0")/functions.sh"
 source "$(dirname "$0")/glance.sh"
 source "$(dirname "$0")/sshd.sh"
 private_ns "$@"
-requires qemu-img cmp sha1sum sha256sum "$PYTHON"
+requires qemu-img cmp sha1sum sha256sum sha512sum "$PYTHON"
 requires_built COWHERD_CLI
 
+mode=${PEER_MODE:-sftp}
 mktempdir tmp
 sshd_up "$tmp/sshd"
 hookhost_up "$tmp/host"
@@ -40,12 +47,13 @@ use_sources() {
     cp "$base_conf" "$COWHERD_CONF"
     if [ "${2:-}" = glance ]; then glance_configure; fi
     printf '[peers]\nurls = %s\nssh_key = %s\n' "$1" "$SSH_KEY" >>"$COWHERD_CONF"
+    if [ "$mode" = extents ]; then
+        printf 'remote_cowherd = %s\n' "${REMOTE_COWHERD:-$COWHERD_CLI}" >>"$COWHERD_CONF"
+    else
+        printf 'extents = false\n' >>"$COWHERD_CONF"
+    fi
 }
 
-json_field() {
-    "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' \
-        "$1" "$2"
-}
 
 # peer_put DIR FILE NAME [IMAGE_ID [KEY=VALUE...]]: put FILE (sparse) into a
 # peer's _base as NAME with a manifest as cowherd writes it (size, sha256,
@@ -93,9 +101,13 @@ assert_manifest() {
     [ -f "$m" ] || die "no manifest $m"
     [ "$(json_field "$m" name)" = "$name" ] || die "$m: name $(json_field "$m" name)"
     [ "$(json_field "$m" size)" = "$size" ] || die "$m: size $(json_field "$m" size), want $size"
-    sum=$(sha256sum "$NOVA_BASE/$name")
-    [ "$(json_field "$m" sha256)" = "${sum%% *}" ] ||
-        die "$m: sha256 $(json_field "$m" sha256), the file's is ${sum%% *}"
+    # From a peer: the digest its manifest had (sha256 in these); from
+    # Glance: Glance's sha512.
+    if [ -n "${GLANCE_URL:-}" ] && [[ "$source" == "$GLANCE_URL"* ]]; then
+        assert_manifest_digest "$m" "$NOVA_BASE/$name" sha512
+    else
+        assert_manifest_digest "$m" "$NOVA_BASE/$name" sha256
+    fi
     [ "$(json_field "$m" image_id)" = "$image" ] ||
         die "$m: image_id '$(json_field "$m" image_id)', want '$image'"
     [[ "$(json_field "$m" source)" == "$source"* ]] ||
@@ -130,6 +142,11 @@ published+=("$sha")
 assert_base
 [ "$(log_count "fetch .*/$sha: image $image from sftp://")" = 1 ] ||
     { show_log; die "no log line for the fetch of $sha from the peer"; }
+# The way it came: data extents over ssh, or the whole file over sftp.
+via=0
+[ "$mode" = extents ] && via=1
+[ "$(log_count "fetch $sha: peer sftp://[^ ]*/peer-good/: its data extents over ssh")" = $via ] ||
+    { show_log; die "$mode: the fetch of $sha did not come the $mode way"; }
 
 # ---- 2. a peer that is down and one without a manifest are passed over --------
 
@@ -144,7 +161,7 @@ cmp "$tmp/two.raw" "$NOVA_BASE/$sha" || die "$NOVA_BASE/$sha differs from the pe
 assert_manifest "$sha" $((32 << 20)) "$image" "$(sftp_url "$peer_good")$sha"
 published+=("$sha")
 assert_base
-[ "$(log_count "fetch $sha: peer sftp://[^ ]*/peer-bare/: no manifest \(404\); skipped")" = 1 ] ||
+[ "$(log_count "fetch $sha: peer sftp://[^ ]*/peer-bare/: no manifest \((404|none on the peer)\); skipped")" = 1 ] ||
     { show_log; die "the peer without a manifest was not logged as skipped"; }
 [ "$(log_count "fetch $sha: peer sftp://[^ ]*/peer-down/: .*; skipped")" = 1 ] ||
     { show_log; die "the peer that is down was not logged as skipped"; }
@@ -155,7 +172,7 @@ image=$(new_uuid)
 sha=$(image_sha1 "$image")
 cp --sparse=always "$tmp/two.raw" "$peer_bare/$sha"
 use_sources "$down_url,$(sftp_url "$peer_bare"),$(sftp_url "$peer_good")"
-fetch_refused "no source could give $sha: peer sftp://[^ ]*/peer-down/: [^;]+; peer sftp://[^ ]*/peer-bare/: no manifest \(404\); peer sftp://[^ ]*/peer-good/: no manifest \(404\)$" \
+fetch_refused "no source could give $sha: peer sftp://[^ ]*/peer-down/: [^;]+; peer sftp://[^ ]*/peer-bare/: no manifest \((404|none on the peer)\); peer sftp://[^ ]*/peer-good/: no manifest \((404|none on the peer)\)$" \
     --sha1 "$sha"
 assert_base
 
@@ -247,3 +264,103 @@ peer_put "$peer_good" "$tmp/backing.qcow2" "$sha" "$image"
 fetch_refused "peer sftp://[^ ]*/peer-good/: $sha: its qcow2 header names a backing file" \
     --sha1 "$sha"
 assert_base
+
+[ "$mode" = extents ] || exit 0
+
+# ---- 8. what only the ssh path has ----------------------------------------------
+
+# fake_send NAME PYTHON: a `cowherd send` for the peer that runs the real
+# one and hands the receiver what PYTHON makes of its stream (in `s`, bytes;
+# the records parsed into `recs`, [offset, data] each); the result in `out`.
+fake_send() {
+    local f=$tmp/$1
+    cat >"$f" <<EOF
+#!$PYTHON
+import struct, subprocess, sys
+s = subprocess.run(["$COWHERD_CLI"] + sys.argv[1:], stdout=subprocess.PIPE, check=True).stdout
+m = struct.unpack(">I", s[15:19])[0]
+head, p = s[:27 + m], 27 + m
+recs = []
+while True:
+    off, n = struct.unpack(">QQ", s[p:p + 16])
+    if n == 0:
+        break
+    recs.append([off, s[p + 16:p + 16 + n]])
+    p += 16 + n
+def record(off, data):
+    return struct.pack(">QQ", off, len(data)) + data
+size = struct.unpack(">Q", s[19 + m:27 + m])[0]
+end = struct.pack(">QQ", size, 0)
+$2
+sys.stdout.buffer.write(out)
+sys.stdout.buffer.flush()
+sys.exit(rc if "rc" in dir() else 0)
+EOF
+    chmod +x "$f"
+    echo "$f"
+}
+
+# a. A peer without cowherd: the whole file over sftp, as before.
+image=$(new_uuid)
+sha=$(image_sha1 "$image")
+make_original "$tmp/e1.raw" 24
+peer_put "$peer_good" "$tmp/e1.raw" "$sha" "$image"
+REMOTE_COWHERD=/nonexistent/cowherd use_sources "$(sftp_url "$peer_good")"
+fetch_ok --sha1 "$sha"
+cmp "$tmp/e1.raw" "$NOVA_BASE/$sha" || die "$NOVA_BASE/$sha differs from the peer's"
+assert_manifest "$sha" $((24 << 20)) "$image" "$(sftp_url "$peer_good")$sha"
+published+=("$sha")
+assert_base
+[ "$(log_count "fetch $sha: peer sftp://[^ ]*/peer-good/: no extent stream \(ssh exit 127[^)]*\); the whole file over sftp")" = 1 ] ||
+    { show_log; die "the peer without cowherd was not asked over sftp instead"; }
+
+# b. A lying extent list: one data extent left out (it reads as zeros),
+# or one moved.  Refused by the digest; nothing published, nothing kept.
+image=$(new_uuid)
+sha=$(image_sha1 "$image")
+make_original "$tmp/e2.raw" 24
+peer_put "$peer_good" "$tmp/e2.raw" "$sha" "$image"
+REMOTE_COWHERD=$(fake_send lies-drop 'out = head + b"".join(record(o, d) for o, d in recs[:1] + recs[2:]) + end') \
+    use_sources "$(sftp_url "$peer_good")"
+fetch_refused "peer sftp://[^ ]*/peer-good/: serves a different file \(sha256 mismatch\)" --sha1 "$sha"
+assert_base
+[ ! -e "$NOVA_BASE/.cowherd-tmp/$sha.download" ] || die "the wrong file was kept for resuming"
+REMOTE_COWHERD=$(fake_send lies-move 'out = head + record(recs[0][0] + 4096, recs[0][1]) + b"".join(record(o, d) for o, d in recs[1:]) + end') \
+    use_sources "$(sftp_url "$peer_good")"
+fetch_refused "peer sftp://[^ ]*/peer-good/: serves a different file \(sha256 mismatch\)" --sha1 "$sha"
+assert_base
+
+# c. Hostile streams: refused with one line, nothing published.
+REMOTE_COWHERD=$(fake_send past-end 'out = head + record(size - 10, b"x" * 20) + end') \
+    use_sources "$(sftp_url "$peer_good")"
+fetch_refused "peer sftp://[^ ]*/peer-good/: .*extent stream is malformed: an extent at [0-9]+ of 20 bytes out of order or past the end" --sha1 "$sha"
+assert_base
+REMOTE_COWHERD=$(fake_send backwards 'out = head + b"".join(record(o, d) for o, d in reversed(recs)) + end') \
+    use_sources "$(sftp_url "$peer_good")"
+fetch_refused "extent stream is malformed: an extent at [0-9]+ of [0-9]+ bytes out of order" --sha1 "$sha"
+assert_base
+REMOTE_COWHERD=$(fake_send trailing 'out = s + b"more"') use_sources "$(sftp_url "$peer_good")"
+fetch_refused "extent stream is malformed: 4 bytes after the end" --sha1 "$sha"
+assert_base
+REMOTE_COWHERD=$(fake_send huge-manifest 'out = s[:15] + struct.pack(">I", 1 << 30)') \
+    use_sources "$(sftp_url "$peer_good")"
+fetch_refused "extent stream is malformed: a manifest of 1073741824 bytes" --sha1 "$sha"
+assert_base
+
+# d. The peer dies midway: what arrived whole is kept, and the next fetch
+# asks for the rest only (--from) and publishes the whole, checked.
+REMOTE_COWHERD=$(fake_send dies 'out = head + record(*recs[0]) + record(*recs[1]); rc = 1') \
+    use_sources "$(sftp_url "$peer_good")"
+fetch_refused "peer sftp://[^ ]*/peer-good/: the peer's stream ended early \(ssh exit 1\)" --sha1 "$sha"
+[ ! -e "$NOVA_BASE/$sha" ] || die "a base was published from half a stream"
+kept=$(stat -c %s "$NOVA_BASE/.cowherd-tmp/$sha.download")
+[ "$kept" -gt 0 ] || die "nothing of the first extents was kept"
+use_sources "$(sftp_url "$peer_good")"
+fetch_ok --sha1 "$sha"
+cmp "$tmp/e2.raw" "$NOVA_BASE/$sha" || die "$NOVA_BASE/$sha differs from the peer's after resuming"
+assert_manifest "$sha" $((24 << 20)) "$image" "$(sftp_url "$peer_good")$sha"
+published+=("$sha")
+assert_base
+[ "$(log_count "$sha: resuming a partial download at $kept bytes")" = 1 ] ||
+    { show_log; die "the second fetch did not resume at $kept bytes"; }
+note "resumed at $kept of $((24 << 20)) bytes"

@@ -17,7 +17,8 @@
 #    COW-only: `cowherd snapshot show` reads the marker and the signature
 #    holds, it is about the size of the top layer, plain qemu-img refuses
 #    it.  Also over an original Nova downloaded itself (no manifest: no
-#    image id, no sha256 recorded).
+#    image id, no digest recorded; over one cowherd fetched from Glance,
+#    sha512 recorded).
 # 2. Each uploaded to glance-api; on host B, Nova's fetch_to_raw (under
 #    Nova's lock on the entry), force_raw_images on and off: the parent
 #    cached on B; missing, fetched from Glance by the recorded image id;
@@ -31,7 +32,7 @@
 #    (in Glance's store: the Glance client in Nova already refuses that
 #    download; so also in Nova's .part, Nova held between its download and
 #    its qemu-img info); the parent absent everywhere; the parent with
-#    other content than the sha256 recorded.
+#    other content than the digest recorded.
 # 4. Host B without the shim: Nova's fetch_to_raw fails in qemu-img info.
 # 5. The parent deleted from Glance but on host A: B's [peers] file:// URL
 #    of A's _base gives it.
@@ -45,7 +46,7 @@ source "$(dirname "$0")/../integration/functions.sh"
 source "$(dirname "$0")/../integration/glance.sh"
 source "$(dirname "$0")/nova.sh"
 private_ns "$@"
-requires qemu-img qemu-io cmp od dd du find stat touch sha256sum mkfifo unshare mount
+requires qemu-img qemu-io cmp od dd du find stat touch sha512sum mkfifo unshare mount
 requires_built COWHERD_CLI COWHERD_SHIM
 nova_requires
 
@@ -303,7 +304,7 @@ cow_only() {
     out=$("$COWHERD_CLI" snapshot show "$dst") || { show_log; die "$name: cowherd snapshot show: $out"; }
     grep -qx "$dst: COW-only snapshot (marker version 1)" <<<"$out" &&
         grep -qx "  parent: *$parent" <<<"$out" && grep -qx "  image id: *$id" <<<"$out" &&
-        grep -qx "  parent sha256: *$sha" <<<"$out" && grep -qx "  signature: *holds" <<<"$out" ||
+        grep -qx "  parent $sha" <<<"$out" && grep -qx "  signature: *holds" <<<"$out" ||
         die "$name: cowherd snapshot show says: $out"
     d_dst=$(data_bytes "$dst")
     d_top=$(data_bytes "$top")
@@ -345,8 +346,10 @@ o3=$(<"$tmp/o3.id")
 [ "$o2" = "$u2" ] || die "Glance gave $o2 for the id $u2"
 s1=$(image_sha1 "$o1")
 s3=$(image_sha1 "$o3")
-sum1=$(sha256sum <"$tmp/o1.raw")
-sum1=${sum1%% *}
+# cowherd fetched o1 and o3 from Glance: their manifests record Glance's
+# sha512, and a marker over them its first 256 bits.
+sha512_line() { local s; s=$(sha512sum <"$1"); echo "sha512: *${s:0:64}\\.\\.\\. (its first 256 bits)"; }
+sum1=$(sha512_line "$tmp/o1.raw")
 
 # _ctime_ns FILE / _mtime_ns FILE
 _ctime_ns() { stat -c '%.9Z' "$1" | tr -d .; }
@@ -403,7 +406,7 @@ cow_only 1a "$A_SNAPS/tmp-a/live" "$delta" "$s1" "$o1" "$sum1" no
 grep -qF "snapshot $delta: COW-only into $A_SNAPS/tmp-a/live" "$COWHERD_LOG" ||
     { show_log; die "1a: the shim did not log the COW-only snapshot"; }
 note "1a live (.delta by create_image over _base/$s1, the disk's top written with qemu-io," \
-    "no libvirt block copy): COW-only, signed, parent $s1 (image $o1, sha256 recorded); $SHOWN;" \
+    "no libvirt block copy): COW-only, signed, parent $s1 (image $o1, its sha512 recorded); $SHOWN;" \
     "Nova's flattened: $(data_bytes "$tmp/live.flat") data bytes"
 cp --sparse=always "$A_SNAPS/tmp-a/live" "$tmp/live.snap"
 
@@ -444,7 +447,7 @@ nova_ok a shim disk "$disk_p" "$A_BASE/$s2" "$ROOT"
 write_top "$disk_p" 0x63
 nova_ok a shim extract "$disk_p" "$tmp/prop.snap" 0
 nova_ok a plain extract "$disk_p" "$tmp/prop.flat" 0
-cow_only 1c "$tmp/prop.snap" "$disk_p" "$s2" "(not recorded)" "(not recorded)" no
+cow_only 1c "$tmp/prop.snap" "$disk_p" "$s2" "(not recorded)" "sha256: *(not recorded)" no
 note "1c over _base/$s2 (Nova's own download, no manifest): COW-only, image id and sha256 not recorded"
 
 # Over o3 (for cases 3c and 5).
@@ -454,7 +457,7 @@ nova_ok a shim disk "$disk_3" "$A_BASE/$s3" "$ROOT"
 write_top "$disk_3" 0x64
 nova_ok a shim extract "$disk_3" "$tmp/o3.snap" 0
 nova_ok a plain extract "$disk_3" "$tmp/o3.flat" 0
-cow_only 1d "$tmp/o3.snap" "$disk_3" "$s3" "$o3" "$(sha256sum <"$tmp/o3.raw" | cut -d' ' -f1)" no
+cow_only 1d "$tmp/o3.snap" "$disk_3" "$s3" "$o3" "$(sha512_line "$tmp/o3.raw")" no
 
 # ---- 2. to Glance, and back on host B -------------------------------------------------------
 
@@ -663,12 +666,12 @@ refused 3c "original $s3"
 b_base_is 3c "$s1"
 note "3c parent deleted from Glance, not cached, no peers: Nova's fetch_to_raw failed: $WHY"
 
-# 3d. The parent holds other content than the recorded sha256.
+# 3d. The parent holds other content than the recorded digest.
 flip "$B_BASE/$s1" $((5 * MIB + 7))
 boot 3d shim "$live_id" 1
-refused 3d "other content .*sha256"
+refused 3d "other content .*sha512"
 b_base_is 3d "$s1"
-note "3d parent changed on B (one byte, same size), sha256 recorded: Nova's fetch_to_raw failed: $WHY"
+note "3d parent changed on B (one byte, same size), sha512 recorded: Nova's fetch_to_raw failed: $WHY"
 
 # ---- 4. host B without cowherd ----------------------------------------------------------
 

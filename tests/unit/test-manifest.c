@@ -60,6 +60,7 @@ assert_same (const struct ch_manifest *a, const struct ch_manifest *b)
   assert_string_equal (a->name, b->name);
   assert_int_equal (a->size, b->size);
   assert_string_equal (a->sha256, b->sha256);
+  assert_string_equal (a->sha512, b->sha512);
   assert_string_equal (a->image_id, b->image_id);
   assert_string_equal (a->source, b->source);
   assert_string_equal (a->glance_hash_algo, b->glance_hash_algo);
@@ -144,7 +145,9 @@ test_malformed (void **state)
 
   refused ("{" SIZE ", " SUM "}", "name missing");
   refused ("{" NAME ", " SUM "}", "size missing");
-  refused ("{" NAME ", " SIZE "}", "sha256 missing");
+  refused ("{" NAME ", " SIZE "}", "no sha256 or sha512");
+  refused ("{" NAME ", " SIZE ", \"sha512\": \"" SHA256 "\"}", "sha512 is not 128 lowercase hex");
+  refused ("{" NAME ", " SIZE ", \"sha512\": 7}", "sha512 is not a string");
 
   refused ("{\"name\": 5, " SIZE ", " SUM "}", "name is not a string");
   refused ("{\"name\": null, " SIZE ", " SUM "}", "name is not a string");
@@ -219,6 +222,35 @@ test_caps (void **state)
   /* LEN is honoured: the bytes after it are not read. */
   assert_int_equal (ch_manifest_parse ("{" NAME ", " SIZE ", " SUM "}garbage",
                                        strlen ("{" NAME ", " SIZE ", " SUM "}"), &m), 0);
+}
+
+/* A manifest from a Glance download records sha512 alone; which digest a
+ * manifest is checked by, and when two say the same content. */
+static void
+test_digests (void **state)
+{
+  struct ch_manifest a = full (), b = full ();
+  const char *algo, *hex;
+
+  (void) state;
+  ch_manifest_digest (&a, &algo, &hex);
+  assert_string_equal (algo, "sha256");
+  assert_ptr_equal (hex, a.sha256);
+  a.sha256[0] = '\0';
+  strcpy (a.sha512, SHA512);
+  round_trip (&a);
+  ch_manifest_digest (&a, &algo, &hex);
+  assert_string_equal (algo, "sha512");
+  assert_string_equal (hex, SHA512);
+  /* sha512 against sha256 alone: nothing in common. */
+  assert_int_equal (ch_manifest_same_content (&a, &b), -1);
+  strcpy (b.sha512, SHA512);
+  assert_int_equal (ch_manifest_same_content (&a, &b), 1);
+  b.sha512[5] = b.sha512[5] == 'a' ? 'b' : 'a';
+  assert_int_equal (ch_manifest_same_content (&a, &b), 0);
+  b = a;
+  b.size++;
+  assert_int_equal (ch_manifest_same_content (&a, &b), 0);
 }
 
 static void
@@ -305,6 +337,7 @@ main (void)
     cmocka_unit_test (test_malformed),
     cmocka_unit_test (test_caps),
     cmocka_unit_test (test_format_refuses),
+    cmocka_unit_test (test_digests),
     cmocka_unit_test (test_current),
   };
 

@@ -85,9 +85,9 @@ marker (void)
   struct ch_snap_marker m = { .version = CH_SNAP_VERSION, .parent_size = 64 << 20,
                               .parent_vsize = 1 << 30, .parent = PARENT,
                               .image_id = "155d900f-4e14-4e4c-a73d-069cbf4541e6",
-                              .has_parent_sha256 = true };
+                              .parent_digest = CH_SNAP_DIGEST_SHA256 };
 
-  memset (m.parent_sha256, 0xab, sizeof m.parent_sha256);
+  memset (m.parent_hash, 0xab, sizeof m.parent_hash);
   memset (m.hmac, 0x5c, sizeof m.hmac);
   return m;
 }
@@ -110,8 +110,8 @@ test_roundtrip (void **state)
   assert_string_equal (back.image_id, m.image_id);
   assert_int_equal (back.parent_size, m.parent_size);
   assert_int_equal (back.parent_vsize, m.parent_vsize);
-  assert_true (back.has_parent_sha256);
-  assert_memory_equal (back.parent_sha256, m.parent_sha256, 32);
+  assert_int_equal (back.parent_digest, CH_SNAP_DIGEST_SHA256);
+  assert_memory_equal (back.parent_hash, m.parent_hash, 32);
   assert_memory_equal (back.hmac, m.hmac, 32);
   /* The point of the marker: plain qemu-img refuses it, and opens it again
    * once it is cleared. */
@@ -120,15 +120,23 @@ test_roundtrip (void **state)
   assert_int_equal (ch_snap_unmark (hdr, sizeof hdr), 0);
   store ("s.qcow2");
   assert_true (qemu_opens ("s.qcow2"));
+  /* sha512's first 32 bytes (a parent fetched from Glance). */
+  m.parent_digest = CH_SNAP_DIGEST_SHA512;
+  qemu_img ("create", "-q", "-f", "qcow2", tpath ("u.qcow2"), "1G", NULL);
+  load ("u.qcow2");
+  assert_int_equal (ch_snap_mark (hdr, sizeof hdr, &m, &off), 0);
+  assert_int_equal (ch_snap_parse (hdr, sizeof hdr, &back, &off), 1);
+  assert_int_equal (back.parent_digest, CH_SNAP_DIGEST_SHA512);
+  assert_memory_equal (back.parent_hash, m.parent_hash, 32);
   /* No digest, no image id. */
-  m.has_parent_sha256 = false;
-  memset (m.parent_sha256, 0, 32);
+  m.parent_digest = CH_SNAP_DIGEST_NONE;
+  memset (m.parent_hash, 0, 32);
   m.image_id[0] = '\0';
   qemu_img ("create", "-q", "-f", "qcow2", tpath ("t.qcow2"), "1G", NULL);
   load ("t.qcow2");
   assert_int_equal (ch_snap_mark (hdr, sizeof hdr, &m, &off), 0);
   assert_int_equal (ch_snap_parse (hdr, sizeof hdr, &back, &off), 1);
-  assert_false (back.has_parent_sha256);
+  assert_int_equal (back.parent_digest, CH_SNAP_DIGEST_NONE);
   assert_string_equal (back.image_id, "");
   /* Only the first LEN bytes are read: a buffer short of the marker has none. */
   assert_int_equal (ch_snap_parse (hdr, 200, &back, &off), 0);
@@ -192,7 +200,8 @@ refused_after (void (*edit) (uint8_t *d), const char *frag)
 }
 
 static void bad_version (uint8_t *d) { d[3] = 2; }
-static void bad_flags (uint8_t *d) { d[7] = 2; }
+static void bad_flags (uint8_t *d) { d[7] = 4; }
+static void both_digests (uint8_t *d) { d[7] = 3; }
 static void bad_sizes (uint8_t *d) { memset (d + 8, 0xff, 8); }
 static void zero_vsize (uint8_t *d) { memset (d + 8, 0, 16); }
 static void bad_parent (uint8_t *d) { d[24] = 'G'; }
@@ -210,6 +219,7 @@ test_hostile (void **state)
   (void) state;
   refused_after (bad_version, "version");
   refused_after (bad_flags, "unknown flags");
+  refused_after (both_digests, "unknown flags");
   refused_after (bad_sizes, "make no sense");
   refused_after (zero_vsize, "make no sense");
   refused_after (bad_parent, "not a cache name");
