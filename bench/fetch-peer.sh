@@ -352,6 +352,14 @@ curl_alloc=$(alloc "$tmp/curl/$sha")
 if cmp -s "$orig" "$tmp/curl/$sha"; then curl_same=yes; else curl_same=NO; fi
 rm -f "$tmp/curl/$sha"
 
+# The limit here: the original's data bytes through ssh and nothing else
+# (the cipher cowherd's ssh prefers; not written, not hashed).
+data_bytes=$(alloc "$orig")
+# shellcheck disable=SC2016  # $1.. are sh's
+measure sh -c 'exec "$@" >/dev/null' sh ssh "${ssh_opts[@]}" -o 'Ciphers=^aes128-gcm@openssh.com' \
+    "root@$peer_ip" "head -c $data_bytes /dev/zero"
+wire_t=$m_t wire_link=$((m_rx + m_tx)) wire_ucpu=$m_ucpu wire_pcpu=$m_pcpu
+
 # Ciphers as the sshd saw them: per connection, the client's version and
 # the server->client cipher and MAC.
 ciphers=$(awk '
@@ -399,6 +407,9 @@ done
 echo "  curl -o sftp://: wall s $curl_t ($(mb_s "$size" "$curl_t") MB/s); link rx $curl_rx tx $curl_tx bytes;" \
      "client CPU s $curl_ucpu; peer CPU s $curl_pcpu"
 echo "  openssl dgst -sha256 of the original alone: $sha256_s s wall, $sha256_cpu s CPU"
+echo "  the data's $data_bytes bytes through ssh alone (head -c of /dev/zero on the peer, to /dev/null):" \
+     "$wire_t s wall ($(mb_s "$data_bytes" "$wire_t") MB/s), $wire_link bytes over the link," \
+     "client CPU s $wire_ucpu, peer CPU s $wire_pcpu"
 cow_ms=$(grep -oE "fetch $base/$sha: .* done in [0-9]+ ms" "$tmp/cowherd.log" |
     sed -E 's/.* ([0-9]+) ms$/\1/' | tr '\n' ' ')
 echo "  cowherd's own log (ms): ${cow_ms% }"
@@ -413,3 +424,5 @@ x=$(awk -v a="${med_t[0]}" -v b="${med_t[2]}" 'BEGIN { printf "%.3f", a / b }')
 v=$(awk -v x="$x" 'BEGIN { print (x <= 0.8) ? "met" : "MISSED" }')
 echo "  wall time <= 0.8x scp's: ${med_t[0]} s vs ${med_t[2]} s, x$x: $v" \
      "(rsync -S: ${med_t[3]} s; cowherd over sftp: ${med_t[1]} s)"
+echo "  (the limit: the data alone through ssh took $wire_t s; cowherd's median is" \
+     "x$(awk -v a="${med_t[0]}" -v b="$wire_t" 'BEGIN { printf "%.2f", a / b }') that)"

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 
 #include "chain.h"
 #include "cleanup.h"
@@ -21,9 +19,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "pathutil.h"
-
-static inline void conn_closep (virConnectPtr *c) { if (*c) virConnectClose (*c); }
-static inline void dom_freep (virDomainPtr *d) { if (*d) virDomainFree (*d); }
+#include "virt.h"
 
 static void
 meta_free (struct ch_disk_meta *m, size_t n)
@@ -39,9 +35,7 @@ meta_free (struct ch_disk_meta *m, size_t n)
 static int
 lv_error (const char *what)
 {
-  const char *msg = virGetLastErrorMessage ();
-
-  ch_error ("%s: %s", what, msg ? msg : "libvirt error");
+  ch_error ("%s: %s", what, virt_error ());
   return -1;
 }
 
@@ -109,13 +103,6 @@ disk_meta (const struct cli *cli, int base_fd, const struct ch_disk *d, struct c
   return r;
 }
 
-static void
-quiet (void *opaque, virErrorPtr err)
-{
-  (void) opaque;
-  (void) err;
-}
-
 int
 cmd_annotate (struct cli *cli, int argc, char *argv[])
 {
@@ -124,8 +111,8 @@ cmd_annotate (struct cli *cli, int argc, char *argv[])
     { "dry-run", no_argument, NULL, 'n' },
     { 0 }
   };
-  __attribute__((cleanup (conn_closep))) virConnectPtr conn = NULL;
-  __attribute__((cleanup (dom_freep))) virDomainPtr vd = NULL;
+  CLEANUP_VIRT_CONN virConnectPtr conn = NULL;
+  CLEANUP_VIRT_DOM virDomainPtr vd = NULL;
   CLEANUP_DOMAIN struct ch_domain *dom = NULL;
   CLEANUP_FREE char *xml = NULL, *meta_xml = NULL;
   CLEANUP_CLOSE int base_fd = -1;
@@ -146,18 +133,15 @@ cmd_annotate (struct cli *cli, int argc, char *argv[])
     fprintf (stderr, "usage: cowherd annotate [--connect URI] [--dry-run] DOMAIN\n");
     return 2;
   }
-  if (cli_load_config (cli) < 0)
+  if (cli_load_config (cli) < 0 || virt_load () < 0)
     return -1;
-  /* libvirt's default handler prints every error to stderr; ours carry
-   * them (NULL would restore that default). */
-  virSetErrorFunc (NULL, quiet);
-  if ((conn = virConnectOpen (uri)) == NULL)
+  if ((conn = virt.connect_open (uri)) == NULL)
     return lv_error (uri ? uri : "connecting to libvirt");
-  if ((vd = virDomainLookupByName (conn, argv[optind])) == NULL &&
-      (vd = virDomainLookupByUUIDString (conn, argv[optind])) == NULL)
+  if ((vd = virt.lookup_by_name (conn, argv[optind])) == NULL &&
+      (vd = virt.lookup_by_uuid (conn, argv[optind])) == NULL)
     return lv_error (argv[optind]);
-  if ((active = virDomainIsActive (vd)) < 0 || (persistent = virDomainIsPersistent (vd)) < 0 ||
-      (xml = virDomainGetXMLDesc (vd, 0)) == NULL)
+  if ((active = virt.is_active (vd)) < 0 || (persistent = virt.is_persistent (vd)) < 0 ||
+      (xml = virt.get_xml (vd, 0)) == NULL)
     return lv_error (argv[optind]);
   if (ch_domain_parse (xml, strlen (xml), &dom) < 0)
     return -1;
@@ -184,7 +168,7 @@ cmd_annotate (struct cli *cli, int argc, char *argv[])
     goto out;
   }
   flags = (active ? VIR_DOMAIN_AFFECT_LIVE : 0) | (persistent ? VIR_DOMAIN_AFFECT_CONFIG : 0);
-  if (virDomainSetMetadata (vd, VIR_DOMAIN_METADATA_ELEMENT, meta_xml, CH_COWHERD_NS_KEY,
+  if (virt.set_metadata (vd, VIR_DOMAIN_METADATA_ELEMENT, meta_xml, CH_COWHERD_NS_KEY,
                             CH_COWHERD_NS, flags) < 0) {
     lv_error (argv[optind]);
     goto out;

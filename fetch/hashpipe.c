@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,16 @@ struct ch_hashpipe {
   pthread_cond_t data, room;
   unsigned char *ring;                 /* NSLOT slots of SLOT bytes */
   size_t len[NSLOT];
+  uint64_t zeros[NSLOT];               /* a slot of zeros: no bytes in the ring */
+  uint64_t next_zeros;                 /* what the slot being filled stands for */
   unsigned long head;                  /* slots published */
   size_t fill;                         /* bytes in slot head, not yet published */
   bool stop, running;
   size_t n;
   struct worker w[CH_HASHPIPE_MAX];
 };
+
+static const unsigned char zero_block[SLOT];
 
 static unsigned long
 min_tail (const struct ch_hashpipe *p)
@@ -65,6 +70,13 @@ consume (void *opaque)
     pthread_mutex_unlock (&p->mu);
     if (!w->failed && EVP_DigestUpdate (w->ctx, p->ring + s * SLOT, p->len[s]) != 1)
       w->failed = true;
+    for (uint64_t z = p->zeros[s]; z > 0 && !w->failed;) {
+      size_t n = z < sizeof zero_block ? (size_t) z : sizeof zero_block;
+
+      if (EVP_DigestUpdate (w->ctx, zero_block, n) != 1)
+        w->failed = true;
+      z -= n;
+    }
     pthread_mutex_lock (&p->mu);
     w->tail++;
     pthread_cond_signal (&p->room);
@@ -170,6 +182,7 @@ publish (struct ch_hashpipe *p)
 {
   pthread_mutex_lock (&p->mu);
   p->len[p->head % NSLOT] = p->fill;
+  p->zeros[p->head % NSLOT] = p->next_zeros;
   p->head++;
   p->fill = 0;
   pthread_cond_broadcast (&p->data);
@@ -198,6 +211,23 @@ ch_hashpipe_update (struct ch_hashpipe *p, const void *buf, size_t len)
     if (p->fill == SLOT)
       publish (p);
   }
+  return 0;
+}
+
+int
+ch_hashpipe_zeros (struct ch_hashpipe *p, uint64_t len)
+{
+  if (!p->running) {
+    ch_error ("hash pipe used after final without reset");
+    return -1;
+  }
+  if (len == 0)
+    return 0;
+  if (p->fill > 0)
+    publish (p);                       /* in order: what came before first */
+  p->next_zeros = len;
+  publish (p);
+  p->next_zeros = 0;
   return 0;
 }
 

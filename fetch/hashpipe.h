@@ -9,6 +9,7 @@
 #define COWHERD_HASHPIPE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define CH_HASHPIPE_MAX 2               /* digests at once */
 #define CH_HASHPIPE_RING (1u << 20)     /* bytes waiting to be hashed, at most */
@@ -21,6 +22,9 @@ struct ch_hashpipe *ch_hashpipe_new (const char *const *algos, size_t n);
 
 /* Feed LEN bytes (copied; blocks while the ring is full). */
 int ch_hashpipe_update (struct ch_hashpipe *p, const void *buf, size_t len);
+
+/* Feed LEN zero bytes (a file's hole): nothing is copied. */
+int ch_hashpipe_zeros (struct ch_hashpipe *p, uint64_t len);
 
 /* Throw away everything fed so far and start the digests over. */
 int ch_hashpipe_reset (struct ch_hashpipe *p);

@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #define MAX_HOPS 3
 #define BLOCK 4096                     /* the unit of holes */
 #define RECV_BUF (128 * 1024)          /* curl's receive buffer, as curl -o's */
+#define WRITEBACK_EVERY (32u << 20)
 #define READBACK_BUF (128 * 1024)
 #define PROGRESS_NS 100000000L         /* at most ten reports a second */
 
@@ -564,6 +566,7 @@ struct dl {
   uint64_t max;                        /* d->max_size, 0 read as no limit */
   uint64_t off;                        /* body bytes received so far */
   uint64_t start;                      /* where this attempt began */
+  uint64_t flushed;                    /* writeback started up to here */
   unsigned char part[BLOCK];           /* [off - part_len, off): the block */
   size_t part_len;                     /* being received, not yet written */
   bool checked;                        /* this response's status was seen */
@@ -744,7 +747,19 @@ on_data (char *p, size_t size, size_t n, void *opaque)
     set_why (x, ch_error_kind (), "%s", ch_last_error ());
     return 0;
   }
-  return sink (x, (const unsigned char *) p, len) < 0 ? 0 : len;
+  if (sink (x, (const unsigned char *) p, len) < 0)
+    return 0;
+  /* Start writeback as the body arrives, so that the fsync before the
+   * file is published has little left to wait for (only a hint: fsync
+   * reports the errors). */
+  if (x->off < x->flushed)
+    x->flushed = 0;                    /* started over */
+  if (x->off - x->flushed >= WRITEBACK_EVERY) {
+    (void) sync_file_range (x->fd, (off_t) x->flushed, (off_t) (x->off - x->flushed),
+                            SYNC_FILE_RANGE_WRITE);
+    x->flushed = x->off;
+  }
+  return len;
 }
 
 static int

@@ -29,6 +29,7 @@ extern char **environ;
 #define READ_BUF (1u << 20)
 #define BLOCK 4096u
 #define STDERR_KEEP 400
+#define WRITEBACK_EVERY (32u << 20)
 
 /* The parts of an sftp:// URL that ssh needs, decoded. */
 struct target {
@@ -117,14 +118,13 @@ struct rx {
   int fd;
   struct ch_hashpipe *hp;
   uint64_t from, done;
+  uint64_t flushed;                    /* writeback started up to here */
   bool taken, corrupt, answered;
   char *why;
   size_t why_len;
   void (*progress) (void *, uint64_t, uint64_t);
   void *opaque;
 };
-
-static const uint8_t zeros[1u << 16];
 
 static int
 hash (struct rx *x, const void *p, size_t n)
@@ -138,13 +138,11 @@ hash (struct rx *x, const void *p, size_t n)
 static int
 hash_gap (struct rx *x, uint64_t off)
 {
-  while (x->done < off) {
-    size_t n = off - x->done < sizeof zeros ? (size_t) (off - x->done) : sizeof zeros;
-
-    if (hash (x, zeros, n) < 0)
-      return -1;
-    x->done += n;
-  }
+  if (x->done >= off)
+    return 0;
+  if (ch_hashpipe_zeros (x->hp, off - x->done) < 0)
+    return -1;
+  x->done = off;
   return 0;
 }
 
@@ -172,7 +170,7 @@ hash_existing (struct rx *x)
       return -1;
     off += want;
   }
-  x->done = x->from;
+  x->done = x->flushed = x->from;
   return 0;
 }
 
@@ -266,6 +264,13 @@ on_data (void *opaque, uint64_t off, const uint8_t *p, size_t n)
   if (hash_gap (x, off) < 0 || write_sparse (x, off, p, n) < 0 || hash (x, p, n) < 0)
     return -1;
   x->done = off + n;
+  /* Start writeback as data arrives: the fsync before publishing then has
+   * little left to wait for.  Only a hint; fsync reports errors. */
+  if (x->done - x->flushed >= WRITEBACK_EVERY) {
+    (void) sync_file_range (x->fd, (off_t) x->flushed, (off_t) (x->done - x->flushed),
+                            SYNC_FILE_RANGE_WRITE);
+    x->flushed = x->done;
+  }
   if (x->progress)
     x->progress (x->opaque, x->done, x->out->m.size);
   return 0;
@@ -418,9 +423,12 @@ ch_peerssh_fetch (const struct ch_config *cfg, const char *peer, const struct ch
       cfg->ssh, "-T", "-x", "-a", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
       "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", timeout,
       "-o", alive, "-o", "ServerAliveCountMax=2", "-o", "IdentitiesOnly=yes", "-p", port,
+      /* AES-GCM first (AES-NI: about 1.7x chacha20-poly1305 here), the
+       * defaults after it for peers without it. */
+      "-o", "Ciphers=^aes128-gcm@openssh.com",
       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
     };
-    size_t n = 22;
+    size_t n = 24;
 
     if (cfg->peer_ssh_key) {
       argv[n++] = "-i";

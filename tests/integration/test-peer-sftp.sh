@@ -364,3 +364,44 @@ assert_base
 [ "$(log_count "$sha: resuming a partial download at $kept bytes")" = 1 ] ||
     { show_log; die "the second fetch did not resume at $kept bytes"; }
 note "resumed at $kept of $((24 << 20)) bytes"
+
+# e. A peer that stops sending: after [fetch] stall_timeout (2 s here) the
+# fetch gives up with one line; what arrived whole is kept, and the next
+# fetch resumes it.  (The stalled sender waits until its session goes,
+# which happens when cowherd stops its ssh: nothing is left on the peer.)
+image=$(new_uuid)
+sha=$(image_sha1 "$image")
+make_original "$tmp/e3.raw" 24
+peer_put "$peer_good" "$tmp/e3.raw" "$sha" "$image"
+REMOTE_COWHERD=$(fake_send stalls 'sys.stdout.buffer.write(head + record(*recs[0])); sys.stdout.buffer.flush()
+import os, select
+parent = os.getppid()
+while os.getppid() == parent:
+    select.select([], [], [], 0.1)
+out = b""') \
+    use_sources "$(sftp_url "$peer_good")"
+printf '[fetch]\nstall_timeout = 2\n' >>"$COWHERD_CONF"
+fetch_refused "peer sftp://[^ ]*/peer-good/: no data from the peer for 2 s" --sha1 "$sha"
+[ ! -e "$NOVA_BASE/$sha" ] || die "a base was published from a stalled stream"
+[ "$(stat -c %s "$NOVA_BASE/.cowherd-tmp/$sha.download")" -gt 0 ] ||
+    die "nothing of what arrived before the stall was kept"
+use_sources "$(sftp_url "$peer_good")"
+fetch_ok --sha1 "$sha"
+cmp "$tmp/e3.raw" "$NOVA_BASE/$sha" || die "$NOVA_BASE/$sha differs from the peer's after the stall"
+published+=("$sha")
+assert_base
+
+# f. The disk fills up: one line, nothing published, the partial dropped
+# (as for Glance: _base usually shares its filesystem with the guests).
+image=$(new_uuid)
+sha=$(image_sha1 "$image")
+make_original_full "$tmp/e4.raw" 24
+peer_put "$peer_good" "$tmp/e4.raw" "$sha" "$image"
+use_sources "$(sftp_url "$peer_good")"
+mkdir "$tmp/small-base"
+mount -t tmpfs -o size=16m cowherd-enospc "$tmp/small-base"
+cleanup_fn umount "$tmp/small-base"
+printf '[nova]\nbase_dir = %s\n' "$tmp/small-base" >>"$COWHERD_CONF"
+fetch_refused "No space left on device" --sha1 "$sha"
+left=$(find "$tmp/small-base" -mindepth 1 -not -name .cowherd-tmp -printf '%P ')
+[ -z "$left" ] || die "left on the full disk: $left"
