@@ -34,6 +34,7 @@ struct ch_hashpipe {
   unsigned long head;                  /* slots published */
   size_t fill;                         /* bytes in slot head, not yet published */
   bool stop, running;
+  bool abandon;                        /* the digests are not wanted: skip what is queued */
   size_t n;
   struct worker w[CH_HASHPIPE_MAX];
 };
@@ -68,9 +69,17 @@ consume (void *opaque)
     s = w->tail % NSLOT;
     /* The producer never writes a slot some worker has not consumed. */
     pthread_mutex_unlock (&p->mu);
+    /* Unlocked read of a flag that only ever turns on before a stop: at
+     * worst one more slot is hashed. */
+    if (__atomic_load_n (&p->abandon, __ATOMIC_RELAXED))
+      w->failed = true;
     if (!w->failed && EVP_DigestUpdate (w->ctx, p->ring + s * SLOT, p->len[s]) != 1)
       w->failed = true;
     for (uint64_t z = p->zeros[s]; z > 0 && !w->failed;) {
+      if (__atomic_load_n (&p->abandon, __ATOMIC_RELAXED)) {
+        w->failed = true;
+        break;
+      }
       size_t n = z < sizeof zero_block ? (size_t) z : sizeof zero_block;
 
       if (EVP_DigestUpdate (w->ctx, zero_block, n) != 1)
@@ -85,11 +94,15 @@ consume (void *opaque)
   return NULL;
 }
 
+/* Stop the workers; with ABANDON, without hashing what is still queued
+ * (a hole of terabytes can be). */
 static void
-stop_workers (struct ch_hashpipe *p)
+stop_workers (struct ch_hashpipe *p, bool abandon)
 {
   if (!p->running)
     return;
+  if (abandon)
+    __atomic_store_n (&p->abandon, true, __ATOMIC_RELAXED);
   pthread_mutex_lock (&p->mu);
   p->stop = true;
   pthread_cond_broadcast (&p->data);
@@ -105,6 +118,7 @@ start_workers (struct ch_hashpipe *p)
   p->head = 0;
   p->fill = 0;
   p->stop = false;
+  __atomic_store_n (&p->abandon, false, __ATOMIC_RELAXED);
   for (size_t i = 0; i < p->n; i++) {
     struct worker *w = &p->w[i];
 
@@ -234,7 +248,7 @@ ch_hashpipe_zeros (struct ch_hashpipe *p, uint64_t len)
 int
 ch_hashpipe_reset (struct ch_hashpipe *p)
 {
-  stop_workers (p);
+  stop_workers (p, true);
   return start_workers (p);
 }
 
@@ -249,7 +263,7 @@ ch_hashpipe_final (struct ch_hashpipe *p, char (*hex)[129])
   }
   if (p->fill > 0)
     publish (p);
-  stop_workers (p);
+  stop_workers (p, false);
   for (size_t i = 0; i < p->n; i++) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned len = 0;
@@ -271,7 +285,7 @@ ch_hashpipe_free (struct ch_hashpipe *p)
 {
   if (p == NULL)
     return;
-  stop_workers (p);
+  stop_workers (p, true);
   for (size_t i = 0; i < p->n; i++)
     EVP_MD_CTX_free (p->w[i].ctx);
   pthread_cond_destroy (&p->room);

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,6 +72,15 @@ parse_target (const char *peer, struct target *t, char *why, size_t len)
   curl_url_cleanup (u);
   if (!ok)
     return ch_why (why, len, "not a URL ssh can reach");
+  /* [::1] in a URL, ::1 to ssh. */
+  if (t->host[0] == '[') {
+    size_t n = strlen (t->host);
+
+    if (n < 3 || t->host[n - 1] != ']')
+      return ch_why (why, len, "not a URL ssh can reach");
+    memmove (t->host, t->host + 1, n - 2);
+    t->host[n - 2] = '\0';
+  }
   if (t->host[0] == '-' || (t->user && (t->user[0] == '-' || strchr (t->user, '@'))))
     return ch_why (why, len, "a user or host ssh would read as an option");
   return true;
@@ -308,162 +316,206 @@ static const struct ch_xs_ops ops = {
   .manifest = on_manifest, .size = on_size, .data = on_data, .end = on_end,
 };
 
-/* ssh, its stdout on a pipe (*OUT), its stderr in ERR_FD.  The pid, or -1. */
+/* ssh, its stdout on a pipe (*OUT), its stderr on another (*ERR,
+ * non-blocking).  The pid, or -1. */
 static pid_t
-spawn_ssh (char *const argv[], int err_fd, int *out)
+spawn_ssh (char *const argv[], int *out, int *err)
 {
   posix_spawn_file_actions_t fa;
-  int p[2], e;
+  int p[2], q[2], e;
   pid_t pid;
 
   if (pipe2 (p, O_CLOEXEC) < 0) {
     ch_error ("pipe: %m");
     return -1;
   }
+  if (pipe2 (q, O_CLOEXEC) < 0) {
+    ch_error ("pipe: %m");
+    close (p[0]);
+    close (p[1]);
+    return -1;
+  }
   /* Fewer, larger reads: the data is what the pipe carries. */
   (void) fcntl (p[0], F_SETPIPE_SZ, READ_BUF);
+  (void) fcntl (q[0], F_SETFL, O_NONBLOCK);
   posix_spawn_file_actions_init (&fa);
   posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2 (&fa, p[1], 1);
-  posix_spawn_file_actions_adddup2 (&fa, err_fd, 2);
+  posix_spawn_file_actions_adddup2 (&fa, q[1], 2);
   e = posix_spawn (&pid, argv[0], &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy (&fa);
   close (p[1]);
+  close (q[1]);
   if (e != 0) {
     close (p[0]);
+    close (q[0]);
     errno = e;
     ch_error ("%s: %m", argv[0]);
     return -1;
   }
   *out = p[0];
+  *err = q[0];
   return pid;
+}
+
+/* The last bytes ssh wrote to stderr (its own errors, the remote
+ * command's): bounded, whatever the peer writes there. */
+struct tail {
+  char buf[STDERR_KEEP + 1];
+  size_t len;
+};
+
+/* Take what is waiting on FD.  0 more may come, 1 end of file. */
+static int
+drain (int fd, struct tail *t)
+{
+  char b[4096];
+
+  for (;;) {
+    ssize_t n = read (fd, b, sizeof b);
+
+    if (n == 0)
+      return 1;
+    if (n < 0)
+      return errno == EINTR ? 0 : errno == EAGAIN ? 0 : 1;
+    if ((size_t) n >= STDERR_KEEP) {
+      memcpy (t->buf, b + n - STDERR_KEEP, STDERR_KEEP);
+      t->len = STDERR_KEEP;
+    }
+    else {
+      size_t keep = t->len + (size_t) n > STDERR_KEEP ? STDERR_KEEP - (size_t) n : t->len;
+
+      memmove (t->buf, t->buf + t->len - keep, keep);
+      memcpy (t->buf + keep, b, (size_t) n);
+      t->len = keep + (size_t) n;
+    }
+  }
 }
 
 /* ssh's last line on stderr, for a reason. */
 static void
-last_line (int fd, char *out, size_t len)
+last_line (struct tail *t, char *out, size_t len)
 {
-  char buf[STDERR_KEEP + 1];
-  off_t end = lseek (fd, 0, SEEK_END);
-  off_t at = end > STDERR_KEEP ? end - STDERR_KEEP : 0;
-  ssize_t n = ch_read_full (fd, buf, STDERR_KEEP, at);
   char *s, *nl;
+  size_t n = t->len;
 
-  out[0] = '\0';
-  if (n <= 0)
-    return;
-  buf[n] = '\0';
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-    buf[--n] = '\0';
-  s = (nl = strrchr (buf, '\n')) ? nl + 1 : buf;
+  t->buf[n] = '\0';
+  while (n > 0 && (t->buf[n - 1] == '\n' || t->buf[n - 1] == '\r'))
+    t->buf[--n] = '\0';
+  s = (nl = strrchr (t->buf, '\n')) ? nl + 1 : t->buf;
   for (char *c = s; *c; c++)
     if ((unsigned char) *c < 0x20)
       *c = ' ';
   snprintf (out, len, "%s", s);
 }
 
+/* Reap ssh; with KILL_IT first stop it (it is only a client: nothing of
+ * ours is left half-done by SIGKILL). */
 static int
 wait_child (pid_t pid, bool kill_it)
 {
   int st;
 
   if (kill_it)
-    kill (pid, SIGTERM);
+    kill (pid, SIGKILL);
   while (waitpid (pid, &st, 0) < 0)
     if (errno != EINTR)
       return -1;
   return WIFEXITED (st) ? WEXITSTATUS (st) : 128 + WTERMSIG (st);
 }
 
-enum ch_peerssh_result
-ch_peerssh_fetch (const struct ch_config *cfg, const char *peer, const struct ch_peer_expect *e,
-                  int dst_fd, void (*progress) (void *, uint64_t, uint64_t), void *opaque,
-                  struct ch_peerssh_out *out, char *why, size_t why_len)
+/* One run of ssh and `cowherd send --from FROM`. */
+static enum ch_peerssh_result
+attempt (const struct ch_config *cfg, const struct target *t, const struct ch_peer_expect *e,
+         int dst_fd, uint64_t from, void (*progress) (void *, uint64_t, uint64_t),
+         void *opaque, struct ch_peerssh_out *out, bool *corrupt, char *why, size_t why_len)
 {
-  struct target t = { 0 };
   struct rx x = { .e = e, .out = out, .fd = dst_fd, .why = why, .why_len = why_len,
-                  .progress = progress, .opaque = opaque };
-  struct ch_xs_rx rx = { .size_max = CH_IMAGE_SIZE_MAX, .manifest_max = CH_MANIFEST_MAX };
+                  .progress = progress, .opaque = opaque, .from = from, .done = from,
+                  .flushed = from };
+  struct ch_xs_rx rx = { .from = from, .size_max = CH_IMAGE_SIZE_MAX,
+                         .manifest_max = CH_MANIFEST_MAX };
   CLEANUP_FREE char *cmd = NULL;
   CLEANUP_FREE uint8_t *buf = NULL;
-  CLEANUP_CLOSE int err_fd = -1, rd = -1;
+  CLEANUP_CLOSE int rd = -1, ed = -1;
   enum ch_peerssh_result res = CH_PEERSSH_FAILED;
   char timeout[32], alive[48], port[16], line[STDERR_KEEP + 1];
-  struct stat st;
+  struct tail tail = { .len = 0 };
   int r = 0, status;
-  bool eof = false;
+  bool eof = false, err_eof = false;
   pid_t pid;
 
   memset (out, 0, sizeof *out);
-  why[0] = '\0';
-  if (!parse_target (peer, &t, why, why_len)) {
-    target_free (&t);
+  *corrupt = false;
+  if ((cmd = remote_command (cfg, t, e->name, from, why, why_len)) == NULL)
     return CH_PEERSSH_UNSUPPORTED;
-  }
-  if (fstat (dst_fd, &st) < 0) {
-    ch_error_as (CH_ERR_IO, "fstat: %m");
-    target_free (&t);
+  if ((buf = malloc (READ_BUF)) == NULL) {
+    ch_error ("out of memory");
     return CH_PEERSSH_FAILED;
   }
-  rx.from = x.from = (uint64_t) st.st_size;
-  if ((cmd = remote_command (cfg, &t, e->name, rx.from, why, why_len)) == NULL) {
-    target_free (&t);
-    return CH_PEERSSH_UNSUPPORTED;
-  }
   snprintf (timeout, sizeof timeout, "ConnectTimeout=%d", cfg->connect_timeout);
-  /* ssh gives up on a link that stopped answering; the read below on a
+  /* ssh gives up on a link that stopped answering; the poll below on a
    * peer that stopped sending. */
   snprintf (alive, sizeof alive, "ServerAliveInterval=%d",
             cfg->stall_timeout / 3 > 0 ? cfg->stall_timeout / 3 : 1);
-  snprintf (port, sizeof port, "%s", t.port ? t.port : "22");
+  snprintf (port, sizeof port, "%s", t->port ? t->port : "22");
   {
     /* Host keys are not checked, as for sftp (http.c): what a peer serves
-     * is taken only if it matches its manifest and Glance's hash. */
+     * is taken only if it matches its manifest and Glance's hash.  No
+     * connection sharing: nothing may outlive this ssh. */
     const char *argv[] = {
       cfg->ssh, "-T", "-x", "-a", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
       "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", timeout,
-      "-o", alive, "-o", "ServerAliveCountMax=2", "-o", "IdentitiesOnly=yes", "-p", port,
+      "-o", alive, "-o", "ServerAliveCountMax=2", "-o", "IdentitiesOnly=yes",
+      "-o", "ControlMaster=no", "-o", "ControlPath=none", "-p", port,
       /* AES-GCM first (AES-NI: about 1.7x chacha20-poly1305 here), the
        * defaults after it for peers without it. */
       "-o", "Ciphers=^aes128-gcm@openssh.com",
       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
     };
-    size_t n = 24;
+    size_t n = 28;
 
     if (cfg->peer_ssh_key) {
       argv[n++] = "-i";
       argv[n++] = cfg->peer_ssh_key;
     }
-    if (t.user) {
+    if (t->user) {
       argv[n++] = "-l";
-      argv[n++] = t.user;
+      argv[n++] = t->user;
     }
     argv[n++] = "--";
-    argv[n++] = t.host;
+    argv[n++] = t->host;
     argv[n++] = cmd;
-    if ((err_fd = memfd_create ("ssh-stderr", MFD_CLOEXEC)) < 0 ||
-        (buf = malloc (READ_BUF)) == NULL) {
-      ch_error ("%m");
-      target_free (&t);
+    if ((pid = spawn_ssh ((char *const *) argv, &rd, &ed)) < 0)
       return CH_PEERSSH_FAILED;
-    }
-    pid = spawn_ssh ((char *const *) argv, err_fd, &rd);
   }
-  target_free (&t);
-  if (pid < 0)
-    return CH_PEERSSH_FAILED;
+  /* Read the stream until its end and then ssh's end of file; stderr as
+   * it comes.  After a verified end nothing more is taken: a peer that
+   * holds the session open is cut off after the stall timeout. */
   for (;;) {
-    struct pollfd p = { .fd = rd, .events = POLLIN };
-    int pr = poll (&p, 1, cfg->stall_timeout * 1000);
+    struct pollfd p[2] = { { .fd = rd, .events = POLLIN },
+                           { .fd = err_eof ? -1 : ed, .events = POLLIN } };
+    int pr = poll (p, 2, cfg->stall_timeout * 1000);
     ssize_t n;
 
     if (pr < 0 && errno == EINTR)
       continue;
-    if (pr == 0) {
-      ch_error_as (CH_ERR_TIMED_OUT, "no data from the peer for %d s", cfg->stall_timeout);
+    if (pr < 0) {
+      ch_error ("poll: %m");
       r = -1;
       break;
     }
+    if (pr == 0) {
+      if (!rx.ended) {
+        ch_error_as (CH_ERR_TIMED_OUT, "no data from the peer for %d s", cfg->stall_timeout);
+        r = -1;
+      }
+      break;
+    }
+    if (p[1].revents && drain (ed, &tail) == 1)
+      err_eof = true;
+    if (!p[0].revents)
+      continue;
     n = read (rd, buf, READ_BUF);
     if (n < 0 && errno == EINTR)
       continue;
@@ -476,13 +528,15 @@ ch_peerssh_fetch (const struct ch_config *cfg, const char *peer, const struct ch
       eof = true;
       break;
     }
-    if ((r = ch_xs_feed (&rx, buf, (size_t) n, &ops, &x)) != 0)
+    if (rx.ended)
+      break;                           /* bytes after a verified end: not ours */
+    if ((r = ch_xs_feed (&rx, buf, (size_t) n, &ops, &x)) < 0 || (r > 0 && !rx.ended))
       break;
   }
-  /* Stopped early (a refusal, an error, a stall): ssh is told to go. */
-  status = wait_child (pid, !eof && !(r == 1 && rx.ended));
-  last_line (err_fd, line, sizeof line);
-  if (r == 1 && out->digest[0])
+  status = wait_child (pid, !eof);
+  drain (ed, &tail);
+  last_line (&tail, line, sizeof line);
+  if (out->digest[0])
     res = CH_PEERSSH_DONE;
   else if (x.answered)
     res = CH_PEERSSH_ANSWERED;          /* about the manifest; nothing written */
@@ -494,19 +548,60 @@ ch_peerssh_fetch (const struct ch_config *cfg, const char *peer, const struct ch
     res = CH_PEERSSH_UNSUPPORTED;
   }
   else {
-    if (r == 0)
+    if (r >= 0)
       ch_error ("the peer's stream ended early (ssh exit %d%s%s)", status,
                 line[0] ? ": " : "", line);
     res = CH_PEERSSH_FAILED;
     /* Keep what is right for a later attempt, [0, done); a wrong file is
-     * the caller's to discard.  After a malformed stream nothing the peer
+     * the caller's to discard.  After a malformed stream nothing this peer
      * said is worth keeping (its gaps were its word too). */
     if (x.taken && !x.corrupt &&
-        ftruncate (dst_fd, ch_error_kind () == CH_ERR_REFUSED ? 0 : (off_t) x.done) < 0)
+        ftruncate (dst_fd, ch_error_kind () == CH_ERR_REFUSED ? (off_t) from
+                                                              : (off_t) x.done) < 0)
       ch_log (LOG_WARNING, "cannot truncate the partial download: %m");
   }
+  *corrupt = x.corrupt;
   out->size = x.done;
   ch_hashpipe_free (x.hp);
   ch_xs_rx_free (&rx);
+  return res;
+}
+
+enum ch_peerssh_result
+ch_peerssh_fetch (const struct ch_config *cfg, const char *peer, const struct ch_peer_expect *e,
+                  int dst_fd, void (*progress) (void *, uint64_t, uint64_t), void *opaque,
+                  struct ch_peerssh_out *out, char *why, size_t why_len)
+{
+  struct target t = { 0 };
+  enum ch_peerssh_result res;
+  struct stat st;
+  bool corrupt;
+
+  why[0] = '\0';
+  memset (out, 0, sizeof *out);
+  if (!parse_target (peer, &t, why, why_len)) {
+    target_free (&t);
+    return CH_PEERSSH_UNSUPPORTED;
+  }
+  if (fstat (dst_fd, &st) < 0) {
+    ch_error_as (CH_ERR_IO, "fstat: %m");
+    target_free (&t);
+    return CH_PEERSSH_FAILED;
+  }
+  res = attempt (cfg, &t, e, dst_fd, (uint64_t) st.st_size, progress, opaque, out, &corrupt,
+                 why, why_len);
+  /* A partial download another source left may not be this file's start:
+   * once, from the beginning (as http.c does). */
+  if (res == CH_PEERSSH_FAILED && corrupt && st.st_size > 0) {
+    ch_log (LOG_INFO, "fetch %s: %s; the peer's file again from its start", e->name,
+            ch_error_detail ());
+    if (ftruncate (dst_fd, 0) < 0) {
+      ch_error_as (ch_err_of_io (errno), "ftruncate: %m");
+      target_free (&t);
+      return CH_PEERSSH_FAILED;
+    }
+    res = attempt (cfg, &t, e, dst_fd, 0, progress, opaque, out, &corrupt, why, why_len);
+  }
+  target_free (&t);
   return res;
 }
