@@ -501,21 +501,32 @@ in_base (const struct ch_config *cfg, const char *norm, const char *path)
   return leaf;
 }
 
+/* PATH, a file directly in _base: *NORM its normalised path (malloc'd, the
+ * caller frees it), *LEAF its name there.  The open _base, or -1 with
+ * ch_error. */
+static int
+base_entry (const struct ch_config *cfg, const char *path, char **norm, const char **leaf)
+{
+  int fd;
+
+  if ((*norm = ch_path_normalize (path)) == NULL || (*leaf = in_base (cfg, *norm, path)) == NULL)
+    return -1;
+  if ((fd = ch_open_dir (cfg->base_dir, false)) < 0)
+    ch_error ("%s: %m", cfg->base_dir);
+  return fd;
+}
+
 int
 ch_snapshot_unmarked (const struct ch_config *cfg, const char *path, char **copy)
 {
-  CLEANUP_FREE char *norm = ch_path_normalize (path);
+  CLEANUP_FREE char *norm = NULL;
   CLEANUP_CLOSE int base_fd = -1;
   struct taken t;
   const char *leaf;
 
   *copy = NULL;
-  if (norm == NULL || (leaf = in_base (cfg, norm, path)) == NULL)
+  if ((base_fd = base_entry (cfg, path, &norm, &leaf)) < 0)
     return -1;
-  if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
-    ch_error ("%s: %m", cfg->base_dir);
-    return -1;
-  }
   /* Everything checked now, the original too: with force_raw_images off
    * Nova publishes this file as it is, and what it publishes must be
    * sure to become whole at its next qemu-img call. */
@@ -534,7 +545,7 @@ ch_snapshot_unmarked (const struct ch_config *cfg, const char *path, char **copy
 int
 ch_snapshot_to_raw (const struct ch_config *cfg, const char *src, const char *dst)
 {
-  CLEANUP_FREE char *norm = ch_path_normalize (src);
+  CLEANUP_FREE char *norm = NULL;
   CLEANUP_CLOSE int base_fd = -1, out = -1;
   struct ch_qcow2_info qi;
   struct taken t = { .tfd = -1, .base_fd = -1, .parent_fd = -1 };
@@ -542,12 +553,8 @@ ch_snapshot_to_raw (const struct ch_config *cfg, const char *src, const char *ds
   bool reflinked;
   int r = -1;
 
-  if (norm == NULL || (leaf = in_base (cfg, norm, src)) == NULL)
+  if ((base_fd = base_entry (cfg, src, &norm, &leaf)) < 0)
     return -1;
-  if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
-    ch_error ("%s: %m", cfg->base_dir);
-    return -1;
-  }
   if (take (cfg, base_fd, cfg->base_dir, leaf, true, &t) < 0 ||
       ch_qcow2_read (t.tfd, &qi) < 0)
     goto out;
@@ -601,16 +608,12 @@ ch_snapshot_to_raw (const struct ch_config *cfg, const char *src, const char *ds
 int
 ch_snapshot_rebuild (const struct ch_config *cfg, const char *path)
 {
-  CLEANUP_FREE char *norm = ch_path_normalize (path);
+  CLEANUP_FREE char *norm = NULL;
   CLEANUP_CLOSE int base_fd = -1;
   const char *leaf;
 
-  if (norm == NULL || (leaf = in_base (cfg, norm, path)) == NULL)
+  if ((base_fd = base_entry (cfg, path, &norm, &leaf)) < 0)
     return -1;
-  if ((base_fd = ch_open_dir (cfg->base_dir, false)) < 0) {
-    ch_error ("%s: %m", cfg->base_dir);
-    return -1;
-  }
   return ch_snapshot_rebuild_at (cfg, base_fd, cfg->base_dir, leaf);
 }
 

@@ -320,29 +320,27 @@ image=$(new_uuid)
 sha=$(image_sha1 "$image")
 make_original "$tmp/e2.raw" 24
 peer_put "$peer_good" "$tmp/e2.raw" "$sha" "$image"
-REMOTE_COWHERD=$(fake_send lies-drop 'out = head + b"".join(record(o, d) for o, d in recs[:1] + recs[2:]) + end') \
-    use_sources "$(sftp_url "$peer_good")"
-fetch_refused "peer sftp://[^ ]*/peer-good/: serves a different file \(sha256 mismatch\)" --sha1 "$sha"
-assert_base
+# refused_stream NAME PYTHON REGEX: the peer's `cowherd send` hands over
+# what PYTHON makes of its stream (fake_send); the fetch fails with one
+# line matching REGEX and nothing is published.
+refused_stream() {
+    REMOTE_COWHERD=$(fake_send "$1" "$2") use_sources "$(sftp_url "$peer_good")"
+    fetch_refused "$3" --sha1 "$sha"
+    assert_base
+}
+refused_stream lies-drop 'out = head + b"".join(record(o, d) for o, d in recs[:1] + recs[2:]) + end' \
+    "peer sftp://[^ ]*/peer-good/: serves a different file \(sha256 mismatch\)"
 [ ! -e "$NOVA_BASE/.cowherd-tmp/$sha.download" ] || die "the wrong file was kept for resuming"
-REMOTE_COWHERD=$(fake_send lies-move 'out = head + record(recs[0][0] + 4096, recs[0][1]) + b"".join(record(o, d) for o, d in recs[1:]) + end') \
-    use_sources "$(sftp_url "$peer_good")"
-fetch_refused "peer sftp://[^ ]*/peer-good/: serves a different file \(sha256 mismatch\)" --sha1 "$sha"
-assert_base
+refused_stream lies-move 'out = head + record(recs[0][0] + 4096, recs[0][1]) + b"".join(record(o, d) for o, d in recs[1:]) + end' \
+    "peer sftp://[^ ]*/peer-good/: serves a different file \(sha256 mismatch\)"
 
 # c. Hostile streams: refused with one line, nothing published.
-REMOTE_COWHERD=$(fake_send past-end 'out = head + record(size - 10, b"x" * 20) + end') \
-    use_sources "$(sftp_url "$peer_good")"
-fetch_refused "peer sftp://[^ ]*/peer-good/: .*extent stream is malformed: an extent at [0-9]+ of 20 bytes out of order or past the end" --sha1 "$sha"
-assert_base
-REMOTE_COWHERD=$(fake_send backwards 'out = head + b"".join(record(o, d) for o, d in reversed(recs)) + end') \
-    use_sources "$(sftp_url "$peer_good")"
-fetch_refused "extent stream is malformed: an extent at [0-9]+ of [0-9]+ bytes out of order" --sha1 "$sha"
-assert_base
-REMOTE_COWHERD=$(fake_send huge-manifest 'out = s[:15] + struct.pack(">I", 1 << 30)') \
-    use_sources "$(sftp_url "$peer_good")"
-fetch_refused "extent stream is malformed: a manifest of 1073741824 bytes" --sha1 "$sha"
-assert_base
+refused_stream past-end 'out = head + record(size - 10, b"x" * 20) + end' \
+    "peer sftp://[^ ]*/peer-good/: .*extent stream is malformed: an extent at [0-9]+ of 20 bytes out of order or past the end"
+refused_stream backwards 'out = head + b"".join(record(o, d) for o, d in reversed(recs)) + end' \
+    "extent stream is malformed: an extent at [0-9]+ of [0-9]+ bytes out of order"
+refused_stream huge-manifest 'out = s[:15] + struct.pack(">I", 1 << 30)' \
+    "extent stream is malformed: a manifest of 1073741824 bytes"
 
 # d. The peer dies midway: what arrived whole is kept, and the next fetch
 # asks for the rest only (--from) and publishes the whole, checked.
