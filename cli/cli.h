@@ -25,5 +25,6 @@ int cmd_rebase (struct cli *cli, int argc, char *argv[]);
 int cmd_annotate (struct cli *cli, int argc, char *argv[]);
 int cmd_snapshot (struct cli *cli, int argc, char *argv[]);
 int cmd_send (struct cli *cli, int argc, char *argv[]);
+int cmd_cache (struct cli *cli, int argc, char *argv[]);
 
 #endif

@@ -33,6 +33,10 @@ usage (FILE *fp)
            "                               for the destination of a later live migration\n"
            "  snapshot show FILE           a COW-only snapshot's marker, and whether its\n"
            "                               signature holds under [snapshot] key_file\n"
+           "  cache ls [--json]            every entry of the image cache: kind, sizes, age,\n"
+           "                               source, the domains using it, and what Nova's\n"
+           "                               image cache manager will do with it\n"
+           "  cache verify [ENTRY]...      re-hash entries against their manifests\n"
            "  send [--from OFFSET] BASE    a base's manifest and data extents on stdout: what\n"
            "                               a host fetching BASE runs on this one over ssh\n"
            "\n"
@@ -96,6 +100,8 @@ main (int argc, char *argv[])
     r = cmd_snapshot (&cli, argc, argv);
   else if (strcmp (argv[0], "send") == 0)
     r = cmd_send (&cli, argc, argv);
+  else if (strcmp (argv[0], "cache") == 0)
+    r = cmd_cache (&cli, argc, argv);
   else {
     fprintf (stderr, "cowherd: unknown command '%s'; see cowherd --help\n", argv[0]);
     return 2;

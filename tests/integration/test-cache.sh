@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# `cowherd cache ls` and `cache verify` over a _base that domains of a real
+# libvirtd use, at one level and deeper:
+#
+#   vm1 (defined, not running): disk over <a>_1, disk.eph0 over
+#       ephemeral_1_0706d66, disk.swap over swap_64, booted from image a
+#   vm2 (defined, not running): disk over <q>, a qcow2 entry that itself
+#       stands on the original <c>: vm2 reaches <c> two levels down
+#   unused: the original <b> (2 days old), <b>_10 (2 hours), notes.txt
+#
+# ls must say who uses what at any depth, and what Nova's cache manager
+# does by its rules: <a> and the swap and ephemeral entries in use, <a>_1
+# never touched (a 42-character name), <b> and <b>_10 removed at its next
+# pass, <c> removed too although vm2 needs it (flagged), notes.txt never.
+# verify re-hashes entries against their manifests: one right, one not.
+set -euo pipefail
+source "$(dirname "$0")/functions.sh"
+private_ns "$@"
+requires qemu-img sha1sum sha256sum touch "$PYTHON"
+requires_built COWHERD_CLI
+
+mktempdir tmp
+lvhost_up "$tmp/host"
+
+a_id=$(new_uuid) b_id=$(new_uuid) c_id=$(new_uuid) q_id=$(new_uuid)
+a=$(image_sha1 "$a_id") b=$(image_sha1 "$b_id") c=$(image_sha1 "$c_id") q=$(image_sha1 "$q_id")
+make_original "$NOVA_BASE/$a" 16
+cp --sparse=always "$NOVA_BASE/$a" "$NOVA_BASE/${a}_1"
+truncate -s 1G "$NOVA_BASE/${a}_1"
+truncate -s 64M "$NOVA_BASE/ephemeral_1_0706d66" "$NOVA_BASE/swap_64"
+make_original "$NOVA_BASE/$b" 8
+truncate -s 10G "$NOVA_BASE/${b}_10"
+make_original "$NOVA_BASE/$c" 8
+qemu-img create -q -f qcow2 -F raw -b "$NOVA_BASE/$c" "$NOVA_BASE/$q" 8M
+echo "not an image" >"$NOVA_BASE/notes.txt"
+
+make_instance vm1 "$(new_uuid)" "$a_id" 64 root eph swap >"$tmp/vm1.xml"
+vm2_uuid=$(new_uuid)
+make_instance vm2 "$vm2_uuid" "$q_id" 64 root >"$tmp/vm2.xml"
+# vm2's disk over <q> itself (a qcow2 entry), not over <q>_1.
+vm2_disk=$NOVA_INSTANCES/$vm2_uuid/disk
+rm -f "$vm2_disk"
+qemu-img create -q -f qcow2 -F qcow2 -b "$NOVA_BASE/$q" "$vm2_disk" 8M
+virsh -q define "$tmp/vm1.xml" >/dev/null
+virsh -q define "$tmp/vm2.xml" >/dev/null
+
+# Ages, as Nova's cache manager reads them (mtime).
+touch -d '2 days ago' "$NOVA_BASE/$b" "$NOVA_BASE/$c" "$NOVA_BASE/notes.txt"
+touch -d '2 hours ago' "$NOVA_BASE/${b}_10"
+
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache ls --nova-conf /nonexistent-is-refused >"$tmp/out" 2>&1 &&
+    die "an explicit --nova-conf that does not exist was accepted"
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache ls --json >"$tmp/ls.json" 2>"$tmp/err" ||
+    { cat "$tmp/err" >&2; die "cache ls --json failed"; }
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache ls >"$tmp/ls.txt" 2>"$tmp/err" ||
+    { cat "$tmp/err" >&2; die "cache ls failed"; }
+cat "$tmp/ls.txt" >&2
+
+# expect NAME KIND USERS NOVA: one entry of the JSON listing.
+expect() {
+    "$PYTHON" - "$tmp/ls.json" "$@" <<'EOF' || die "cache ls: $2 is not as expected"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+name, kind, users, nova = sys.argv[2:6]
+e = [x for x in doc["entries"] if x["name"] == name]
+if len(e) != 1:
+    sys.exit("no entry %s" % name)
+e = e[0]
+got = (e["kind"], ",".join(sorted(e["used_by"])) or "-", e["nova"])
+if got != (kind, users, nova):
+    sys.exit("%s: got %r, want %r" % (name, got, (kind, users, nova)))
+if nova == "remove" and e["nova_removes_in"] != 0:
+    sys.exit("%s: removed in %s s, want at the next pass" % (name, e["nova_removes_in"]))
+EOF
+}
+expect "$a" original - in-use
+expect "${a}_1" resized vm1 never
+expect ephemeral_1_0706d66 ephemeral vm1 in-use
+expect swap_64 swap vm1 in-use
+expect "$b" original - remove
+expect "${b}_10" resized - remove
+expect "$q" original vm2 in-use
+expect "$c" original vm2 remove
+expect notes.txt unknown - never
+"$PYTHON" - "$tmp/ls.json" <<'EOF' || die "cache ls: the listing has other entries, or wrong totals"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+if len(doc["entries"]) != 9:
+    sys.exit("%d entries, want 9" % len(doc["entries"]))
+total = sum(e["allocated"] for e in doc["entries"])
+unused = sum(e["allocated"] for e in doc["entries"] if not e["used_by"])
+if (doc["allocated"], doc["unused_allocated"]) != (total, unused):
+    sys.exit("totals %r, want %r" % ((doc["allocated"], doc["unused_allocated"]), (total, unused)))
+EOF
+grep -q "^$c .*removed at its next pass (USED HERE)\$" "$tmp/ls.txt" ||
+    die "cache ls does not flag $c, which Nova removes and vm2 needs"
+grep -q "^9 entries, .* allocated, .* used by no domain (Nova's settings: its defaults)\$" "$tmp/ls.txt" ||
+    die "cache ls: no totals line"
+
+# Nova's settings from its nova.conf: removal off means never.
+printf '[image_cache]\nremove_unused_base_images = false\n' >"$tmp/nova.conf"
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache ls --json --nova-conf "$tmp/nova.conf" >"$tmp/ls.json" ||
+    die "cache ls --nova-conf failed"
+expect "$b" original - never
+
+# ---- verify ----------------------------------------------------------------------
+
+manifest() {            # manifest NAME SHA256
+    printf '{"name": "%s", "size": %s, "sha256": "%s", "source": "test"}\n' \
+        "$1" "$(stat -c %s "$NOVA_BASE/$1")" "$2" >"$NOVA_BASE/$1.cowherd.json"
+}
+sum=$(sha256sum <"$NOVA_BASE/$a")
+manifest "$a" "${sum%% *}"
+manifest "$b" "$(printf '%064d' 0)"
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache verify "$a" >"$tmp/out" ||
+    { cat "$tmp/out" >&2; die "cache verify of a good entry failed"; }
+grep -qx "$a: ok (sha256)" "$tmp/out" || die "cache verify: $(cat "$tmp/out")"
+rc=0
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache verify >"$tmp/out" || rc=$?
+[ "$rc" = 1 ] || { cat "$tmp/out" >&2; die "cache verify with a bad entry: exit $rc, want 1"; }
+grep -q "^$b: MISMATCH: " "$tmp/out" || die "cache verify did not report $b: $(cat "$tmp/out")"
+grep -qx "2 checked, 1 bad" "$tmp/out" || die "cache verify: $(cat "$tmp/out")"
+[ -f "$NOVA_BASE/$b" ] || die "cache verify removed $b"
+rc=0
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache verify no-such-entry >"$tmp/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || die "cache verify of a missing entry: exit $rc"
+note "cache ls and verify as expected"
