@@ -3,6 +3,7 @@
  *
  *   cache ls [--json] [--connect URI] [--nova-conf FILE]
  *   cache verify [ENTRY...]
+ *   cache gc [--dry-run] [--unused-for DURATION] [--connect URI]
  *
  * "Used by" is every domain libvirt knows (running or not) whose disks'
  * chains reach the entry at any depth, from the image headers on disk.
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +36,14 @@
 #include "domain_xml.h"
 #include "error.h"
 #include "fsutil.h"
+#include "lock.h"
 #include "json.h"
 #include "manifest.h"
 #include "naming.h"
 #include "novacache.h"
 #include "pathutil.h"
 #include "qcow2.h"
+#include "state.h"
 #include "virt.h"
 
 #define NOVA_CONF "/etc/nova/nova.conf"
@@ -65,6 +69,8 @@ struct entry {
 struct cache {
   struct entry *v;
   size_t n;
+  char **uuids;                       /* of every domain libvirt knows */
+  size_t n_uuids;
   int base_fd;
   struct ch_nova_settings nova;
   bool nova_conf_read;
@@ -79,6 +85,9 @@ cache_clear (struct cache *c)
       free (c->v[i].users[k]);
   }
   free (c->v);
+  for (size_t i = 0; i < c->n_uuids; i++)
+    free (c->uuids[i]);
+  free (c->uuids);
   if (c->base_fd >= 0)
     close (c->base_fd);
 }
@@ -227,6 +236,7 @@ scan (const struct ch_config *cfg, struct cache *c)
     ch_error ("%s: %m", cfg->base_dir);
     return -1;
   }
+  rewinddir (d);                       /* a dup shares the offset of earlier reads */
   while (r == 0 && (errno = 0, de = readdir (d)) != NULL)
     if (de->d_name[0] != '.' && !is_manifest (de->d_name))
       r = add_entry (c, de->d_name);
@@ -344,6 +354,20 @@ domains (const struct ch_config *cfg, const char *uri, struct cache *c)
       r = -1;
     if (r == 0)
       r = domain_uses (cfg, c, dom);
+    if (r == 0 && dom->uuid) {
+      char **v = realloc (c->uuids, (c->n_uuids + 1) * sizeof *v);
+
+      if (v == NULL || (v[c->n_uuids] = strdup (dom->uuid)) == NULL) {
+        if (v)
+          c->uuids = v;
+        ch_error ("out of memory");
+        r = -1;
+      }
+      else {
+        c->uuids = v;
+        c->n_uuids++;
+      }
+    }
     virt.domain_free (doms[i]);
   }
   free (doms);
@@ -651,6 +675,431 @@ verify (struct cli *cli, int argc, char *argv[])
   return r;
 }
 
+/* ---- gc ------------------------------------------------------------------------------ */
+
+struct gc {
+  const struct cli *cli;
+  struct ch_config try_cfg;            /* the configuration, locks not waited for */
+  bool dry_run;
+  int removed, failed;
+  uint64_t freed;
+};
+
+/* Remove NAME in DIR_FD (shown as WHERE/NAME), saying WHY; or say it would. */
+static void
+drop (struct gc *g, int dir_fd, const char *where, const char *name, const char *why)
+{
+  struct stat st;
+  uint64_t bytes = fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+                   ? (uint64_t) st.st_blocks * 512 : 0;
+
+  if (g->dry_run) {
+    printf ("would remove %s/%s: %s\n", where, name, why);
+    g->removed++;
+    g->freed += bytes;
+    return;
+  }
+  if (unlinkat (dir_fd, name, 0) < 0 && errno != ENOENT) {
+    printf ("cannot remove %s/%s: %s\n", where, name, strerror (errno));
+    g->failed++;
+    return;
+  }
+  printf ("removed %s/%s: %s\n", where, name, why);
+  g->removed++;
+  g->freed += bytes;
+}
+
+#define LOCK_NO_FILE (-2)           /* no lock file: nobody holds the lock */
+
+/* Nova's lock for entry NAME, if nobody holds it now: the fd; -1 when it
+ * is held (or cannot be had: said on stdout).  A lock file gc had to
+ * create is removed again by release(), so gc leaves none behind; with
+ * --dry-run none is created (LOCK_NO_FILE: nobody can hold it). */
+static int
+try_lock (struct gc *g, const char *name, bool *created)
+{
+  const struct ch_config *cfg = &g->cli->cfg;
+  char leaf[CH_BASE_NAME_MAX + 64];
+  struct stat st;
+  int fd, dfd = open (cfg->lock_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  snprintf (leaf, sizeof leaf, "%s%s", cfg->lock_prefix, name);
+  *created = dfd < 0 || fstatat (dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0;
+  if (dfd >= 0)
+    close (dfd);
+  if (*created && g->dry_run)
+    return LOCK_NO_FILE;
+  if ((fd = ch_lock_entry (&g->try_cfg, name, NULL)) < 0) {
+    if (ch_error_kind () != CH_ERR_TIMED_OUT) {
+      printf ("skipped %s: %s\n", name, ch_last_error ());
+      g->failed++;
+    }
+    ch_error_clear ();
+  }
+  return fd;
+}
+
+static void
+release (struct gc *g, const char *name, int fd, bool created)
+{
+  char path[CH_PATH_MAX];
+
+  if (fd < 0)
+    return;
+  if (created) {
+    snprintf (path, sizeof path, "%s/%s%s", g->cli->cfg.lock_dir, g->cli->cfg.lock_prefix,
+              name);
+    unlink (path);                     /* still held: nobody took it meanwhile */
+  }
+  ch_unlock (fd);
+}
+
+static bool
+entry_exists (int base_fd, const char *name)
+{
+  struct stat st;
+
+  return fstatat (base_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Manifests whose entry is gone (Nova's cache manager removed it). */
+static int
+gc_manifests (struct gc *g, struct cache *c)
+{
+  const char *base = g->cli->cfg.base_dir;
+  DIR *d;
+  struct dirent *de;
+  int dfd = dup (c->base_fd);
+
+  if (dfd < 0 || (d = fdopendir (dfd)) == NULL) {
+    if (dfd >= 0)
+      close (dfd);
+    ch_error ("%s: %m", base);
+    return -1;
+  }
+  rewinddir (d);                       /* a dup shares the offset of earlier reads */
+  while ((de = readdir (d)) != NULL) {
+    char name[CH_BASE_NAME_MAX + 1];
+    size_t n = strlen (de->d_name), m = strlen (CH_MANIFEST_SUFFIX);
+    bool created;
+    int lk;
+
+    if (de->d_name[0] == '.' || !is_manifest (de->d_name) || n - m >= sizeof name)
+      continue;
+    memcpy (name, de->d_name, n - m);
+    name[n - m] = '\0';
+    if (entry_exists (c->base_fd, name))
+      continue;
+    /* A fetch publishes the entry, then its manifest, under the lock. */
+    if ((lk = try_lock (g, name, &created)) == -1)
+      continue;
+    if (!entry_exists (c->base_fd, name))
+      drop (g, c->base_fd, base, de->d_name, "a manifest whose entry is gone");
+    release (g, name, lk, created);
+  }
+  closedir (d);
+  return 0;
+}
+
+/* What builds left in _base/.cowherd-tmp (a process killed midway): each
+ * file is named after its entry, whose lock the build holds. */
+static int
+gc_temp (struct gc *g, struct cache *c)
+{
+  CLEANUP_FREE char *where = ch_path_join (g->cli->cfg.base_dir, CH_TEMP_DIR);
+  int tfd = openat (c->base_fd, CH_TEMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d;
+  struct dirent *de;
+
+  if (tfd < 0)
+    return errno == ENOENT ? 0 : (ch_error ("%s: %m", where), -1);
+  if ((d = fdopendir (tfd)) == NULL) {
+    close (tfd);
+    ch_error ("%s: %m", where);
+    return -1;
+  }
+  while ((de = readdir (d)) != NULL) {
+    char name[CH_BASE_NAME_MAX + 1];
+    size_t n = strcspn (de->d_name, ".");
+    struct ch_base_name bn;
+    bool created;
+    int lk;
+
+    if (de->d_name[0] == '.' || n == 0 || n >= sizeof name)
+      continue;
+    memcpy (name, de->d_name, n);
+    name[n] = '\0';
+    ch_base_classify (name, &bn);
+    if (bn.kind == CH_BASE_NONE || bn.kind == CH_BASE_TEMP)
+      continue;                        /* not named after an entry: not ours to judge */
+    if ((lk = try_lock (g, name, &created)) == -1)
+      continue;                        /* a build is under way */
+    drop (g, dirfd (d), where, de->d_name, "left by a build that did not finish");
+    release (g, name, lk, created);
+  }
+  closedir (d);
+  return 0;
+}
+
+/* A COW-only snapshot's private copies in _base, .<name>.cowherd-<pid>[.new],
+ * of a process that is gone (killed under Nova's prlimit, say). */
+static void
+gc_snapshot_copies (struct gc *g, struct cache *c)
+{
+  DIR *d;
+  struct dirent *de;
+  int dfd = dup (c->base_fd);
+
+  if (dfd < 0 || (d = fdopendir (dfd)) == NULL) {
+    if (dfd >= 0)
+      close (dfd);
+    return;
+  }
+  rewinddir (d);                       /* a dup shares the offset of earlier reads */
+  while ((de = readdir (d)) != NULL) {
+    const char *p = de->d_name[0] == '.' ? strstr (de->d_name, ".cowherd-") : NULL;
+    char *end;
+    long pid;
+
+    if (p == NULL)
+      continue;
+    errno = 0;
+    pid = strtol (p + 9, &end, 10);
+    if (errno || pid <= 0 || (*end && strcmp (end, ".new") != 0))
+      continue;
+    if (kill ((pid_t) pid, 0) == 0 || errno == EPERM)
+      continue;                        /* still running */
+    drop (g, c->base_fd, g->cli->cfg.base_dir, de->d_name,
+          "a COW-only snapshot's copy whose process is gone");
+  }
+  closedir (d);
+}
+
+/* Incoming-migration records of domains libvirt no longer knows. */
+static int
+gc_records (struct gc *g, struct cache *c)
+{
+  char **names;
+  size_t n;
+
+  if (ch_state_list (&g->cli->cfg, &names, &n) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    bool known = false;
+
+    for (size_t k = 0; k < c->n_uuids && !known; k++)
+      known = strncmp (names[i], c->uuids[k], 36) == 0;
+    if (!known) {
+      if (g->dry_run) {
+        printf ("would remove the record %s/incoming/%s: no such domain\n",
+                g->cli->cfg.state_dir, names[i]);
+        g->removed++;
+      }
+      else if (ch_state_remove_file (&g->cli->cfg, names[i]) < 0) {
+        printf ("cannot remove the record %s: %s\n", names[i], ch_last_error ());
+        g->failed++;
+      }
+      else {
+        printf ("removed the record %s/incoming/%s: no such domain\n",
+                g->cli->cfg.state_dir, names[i]);
+        g->removed++;
+      }
+    }
+    free (names[i]);
+  }
+  free (names);
+  return 0;
+}
+
+/* Lock files of entries that are gone, where Nova's own cleanup removes
+ * them too: originals and resized entries (not swap or ephemeral). */
+static int
+gc_locks (struct gc *g, struct cache *c)
+{
+  const struct ch_config *cfg = &g->cli->cfg;
+  size_t plen = strlen (cfg->lock_prefix);
+  int lfd = open (cfg->lock_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d;
+  struct dirent *de;
+
+  if (lfd < 0)
+    return errno == ENOENT ? 0 : (ch_error ("%s: %m", cfg->lock_dir), -1);
+  if ((d = fdopendir (lfd)) == NULL) {
+    close (lfd);
+    ch_error ("%s: %m", cfg->lock_dir);
+    return -1;
+  }
+  while ((de = readdir (d)) != NULL) {
+    const char *name = de->d_name + plen;
+    enum ch_nova_class k;
+    bool created;
+    int lk;
+
+    if (strncmp (de->d_name, cfg->lock_prefix, plen) != 0 || strchr (name, '/'))
+      continue;
+    k = ch_nova_classify (name);
+    if ((k != CH_NOVA_ORIGINAL && k != CH_NOVA_RESIZED) || entry_exists (c->base_fd, name))
+      continue;
+    if ((lk = try_lock (g, name, &created)) == -1)
+      continue;
+    if (!entry_exists (c->base_fd, name))
+      drop (g, dirfd (d), cfg->lock_dir, de->d_name, "the lock of an entry that is gone");
+    release (g, name, lk, created);
+  }
+  closedir (d);
+  return 0;
+}
+
+/* Is entry NAME unused by every domain, checked again now (under its
+ * lock)?  -1 with ch_error if the domains cannot be read. */
+static int
+still_unused (const struct gc *g, const char *uri, int base_fd, const char *name)
+{
+  struct cache one = { .base_fd = -1 };
+  int r;
+
+  one.v = calloc (1, sizeof *one.v);
+  if (one.v == NULL) {
+    ch_error ("out of memory");
+    return -1;
+  }
+  one.base_fd = dup (base_fd);
+  if (one.base_fd < 0 || add_entry (&one, name) < 0) {
+    cache_clear (&one);
+    return -1;
+  }
+  r = one.n == 0 ? 1 : domains (&g->cli->cfg, uri, &one) < 0 ? -1 : one.v[0].n_users == 0;
+  cache_clear (&one);
+  return r;
+}
+
+/* --unused-for: entries no domain uses at any depth and not touched for
+ * MIN_AGE seconds, each under its Nova lock with both checked again. */
+static void
+gc_unused (struct gc *g, struct cache *c, const char *uri, int64_t min_age)
+{
+  time_t now = time (NULL);
+
+  for (size_t i = 0; i < c->n; i++) {
+    struct entry *e = &c->v[i];
+    struct stat st;
+    char why[96], age[32], mname[CH_BASE_NAME_MAX + sizeof CH_MANIFEST_SUFFIX];
+    bool created;
+    int lk, unused;
+
+    if (e->n_users || e->bn.kind == CH_BASE_NONE || e->bn.kind == CH_BASE_TEMP ||
+        now - e->st.st_mtime < min_age)
+      continue;
+    if ((lk = try_lock (g, e->name, &created)) == -1) {
+      printf ("kept %s: in use (its lock is held)\n", e->name);
+      continue;
+    }
+    /* A domain may have started on it while we looked, and Nova refreshes
+     * what it uses: both again, now that nobody else can take it. */
+    unused = still_unused (g, uri, c->base_fd, e->name);
+    if (unused < 0) {
+      printf ("kept %s: %s\n", e->name, ch_last_error ());
+      g->failed++;
+    }
+    else if (!unused || fstatat (c->base_fd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+             now - st.st_mtime < min_age)
+      printf ("kept %s: used again\n", e->name);
+    else {
+      human_age ((int64_t) (now - st.st_mtime), age, sizeof age);
+      snprintf (why, sizeof why, "used by no domain, untouched for %s", age);
+      drop (g, c->base_fd, g->cli->cfg.base_dir, e->name, why);
+      snprintf (mname, sizeof mname, "%s%s", e->name, CH_MANIFEST_SUFFIX);
+      if (!g->dry_run && entry_exists (c->base_fd, mname))
+        drop (g, c->base_fd, g->cli->cfg.base_dir, mname, "its entry removed");
+    }
+    release (g, e->name, lk, created);
+  }
+}
+
+/* "90", "90s", "15m", "12h", "7d": seconds, or -1. */
+static int64_t
+duration (const char *s)
+{
+  char *end;
+  long long n;
+  int64_t mul = 1;
+
+  errno = 0;
+  n = strtoll (s, &end, 10);
+  if (errno || n < 0 || end == s)
+    return -1;
+  if (*end == 'm')
+    mul = 60;
+  else if (*end == 'h')
+    mul = 3600;
+  else if (*end == 'd')
+    mul = 86400;
+  else if (*end != 's' && *end != '\0')
+    return -1;
+  if (*end && end[1])
+    return -1;
+  if (n > INT64_MAX / mul)
+    return -1;
+  return (int64_t) n * mul;
+}
+
+static int
+gc (struct cli *cli, int argc, char *argv[])
+{
+  static const struct option opts[] = {
+    { "dry-run", no_argument, NULL, 'n' },
+    { "unused-for", required_argument, NULL, 'u' },
+    { "connect", required_argument, NULL, 'C' },
+    { 0 }
+  };
+  struct cache c = { .base_fd = -1 };
+  struct gc g = { .cli = cli };
+  const char *uri = NULL;
+  int64_t unused_for = -1;
+  int o, r = -1;
+
+  while ((o = getopt_long (argc, argv, "nu:C:", opts, NULL)) != -1) {
+    switch (o) {
+    case 'n': g.dry_run = true; break;
+    case 'u':
+      if ((unused_for = duration (optarg)) < 0) {
+        fprintf (stderr, "cowherd cache gc: --unused-for %s: not a duration (90s, 15m, 12h, 7d)\n",
+                 optarg);
+        return 2;
+      }
+      break;
+    case 'C': uri = optarg; break;
+    default: return 2;
+    }
+  }
+  if (optind != argc) {
+    fprintf (stderr, "usage: cowherd cache gc [--dry-run] [--unused-for DURATION] [--connect URI]\n");
+    return 2;
+  }
+  if (cli_load_config (cli) < 0 || scan (&cli->cfg, &c) < 0 ||
+      domains (&cli->cfg, uri, &c) < 0)
+    goto out;
+  g.try_cfg = cli->cfg;
+  g.try_cfg.lock_timeout = 0;
+  if (gc_manifests (&g, &c) < 0 || gc_temp (&g, &c) < 0 || gc_records (&g, &c) < 0 ||
+      gc_locks (&g, &c) < 0)
+    goto out;
+  gc_snapshot_copies (&g, &c);
+  if (unused_for >= 0)
+    gc_unused (&g, &c, uri, unused_for);
+  {
+    char f[32];
+
+    human_size (g.freed, f, sizeof f);
+    printf ("%d %s, %s freed%s\n", g.removed, g.dry_run ? "to remove" : "removed", f,
+            g.failed ? "; some could not be removed" : "");
+  }
+  r = g.failed ? 1 : 0;
+ out:
+  cache_clear (&c);
+  return r;
+}
+
 int
 cmd_cache (struct cli *cli, int argc, char *argv[])
 {
@@ -665,6 +1114,8 @@ cmd_cache (struct cli *cli, int argc, char *argv[])
     optind = 1;
     return verify (cli, argc, argv);
   }
-  fprintf (stderr, "usage: cowherd cache ls|verify ...; see cowherd(8)\n");
+  if (strcmp (sub, "gc") == 0)
+    return gc (cli, argc, argv);
+  fprintf (stderr, "usage: cowherd cache ls|verify|gc ...; see cowherd(8)\n");
   return 2;
 }

@@ -1,5 +1,6 @@
 #include "state.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -582,4 +583,79 @@ ch_made_undo (const struct ch_made_list *list, const char *domain, bool data_ok)
   for (size_t i = list->n; i-- > 0;)
     kept += !undo_one (&list->v[i], domain, data_ok);
   return kept;
+}
+
+int
+ch_state_list (const struct ch_config *cfg, char ***uuids, size_t *n)
+{
+  CLEANUP_CLOSE int dfd = -1;
+  DIR *d;
+  struct dirent *de;
+  char **v = NULL;
+  size_t k = 0;
+
+  *uuids = NULL;
+  *n = 0;
+  if ((dfd = state_dir (cfg, false)) < 0)
+    return dfd == -2 ? 0 : -1;
+  if ((d = fdopendir (dfd)) == NULL) {
+    ch_error ("%s/%s: %m", cfg->state_dir, STATE_SUBDIR);
+    return -1;
+  }
+  dfd = -1;                            /* closedir closes it */
+  while ((de = readdir (d)) != NULL) {
+    char uuid[64];
+    size_t len = strlen (de->d_name);
+
+    /* <uuid> and the <uuid>.bad of a record set aside. */
+    if (len >= sizeof uuid)
+      continue;
+    memcpy (uuid, de->d_name, len + 1);
+    if (len > 4 && strcmp (uuid + len - 4, ".bad") == 0)
+      uuid[len - 4] = '\0';
+    ch_error_clear ();
+    if (check_uuid (uuid) < 0) {
+      ch_error_clear ();
+      continue;
+    }
+    if (k % 16 == 0) {
+      char **nv = realloc (v, (k + 16) * sizeof *v);
+
+      if (nv == NULL)
+        goto oom;
+      v = nv;
+    }
+    if ((v[k] = strdup (de->d_name)) == NULL)
+      goto oom;
+    k++;
+  }
+  closedir (d);
+  *uuids = v;
+  *n = k;
+  return 0;
+ oom:
+  closedir (d);
+  for (size_t i = 0; i < k; i++)
+    free (v[i]);
+  free (v);
+  ch_error ("out of memory");
+  return -1;
+}
+
+int
+ch_state_remove_file (const struct ch_config *cfg, const char *name)
+{
+  CLEANUP_CLOSE int dfd = -1;
+
+  if (strchr (name, '/') || name[0] == '.') {
+    ch_error ("%s: not a record's name", name);
+    return -1;
+  }
+  if ((dfd = state_dir (cfg, false)) < 0)
+    return dfd == -2 ? 0 : -1;
+  if (unlinkat (dfd, name, 0) < 0 && errno != ENOENT) {
+    ch_error ("remove %s/%s/%s: %m", cfg->state_dir, STATE_SUBDIR, name);
+    return -1;
+  }
+  return 0;
 }

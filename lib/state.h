@@ -92,6 +92,13 @@ int ch_state_parse (const char *buf, size_t len, const char *instances,
 int ch_state_save (const struct ch_config *cfg, const char *uuid,
                    const struct ch_made_list *list);
 int ch_state_remove (const struct ch_config *cfg, const char *uuid);
+
+/* The records there are: file names (<uuid>, or <uuid>.bad for one set
+ * aside), malloc'd, *N of them.  -1 with ch_error. */
+int ch_state_list (const struct ch_config *cfg, char ***names, size_t *n);
+
+/* Remove the record file NAME (as ch_state_list gave it). */
+int ch_state_remove_file (const struct ch_config *cfg, const char *name);
 /* Move a record that cannot be read out of the way, to <uuid>.bad beside
  * it, so it neither blocks nor steers later runs and stays for a look. */
 int ch_state_set_aside (const struct ch_config *cfg, const char *uuid);

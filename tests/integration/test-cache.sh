@@ -13,6 +13,14 @@
 # never touched (a 42-character name), <b> and <b>_10 removed at its next
 # pass, <c> removed too although vm2 needs it (flagged), notes.txt never.
 # verify re-hashes entries against their manifests: one right, one not.
+# gc removes what cowherd left and nobody uses (an orphan manifest, build
+# leftovers whose lock is free, a dead process's snapshot copy, the record
+# of a domain that is gone, lock files of gone originals and resized
+# entries, as Nova does) and keeps the rest (a build in progress, a live
+# process's copy, a known domain's record, swap locks, entries that
+# exist); --dry-run says the same and removes nothing; --unused-for
+# removes unused entries old enough, never one a domain reaches at any
+# depth.
 set -euo pipefail
 source "$(dirname "$0")/functions.sh"
 private_ns "$@"
@@ -124,4 +132,65 @@ grep -qx "2 checked, 1 bad" "$tmp/out" || die "cache verify: $(cat "$tmp/out")"
 rc=0
 "$COWHERD_CLI" --config "$COWHERD_CONF" cache verify no-such-entry >"$tmp/out" 2>&1 || rc=$?
 [ "$rc" = 1 ] || die "cache verify of a missing entry: exit $rc"
-note "cache ls and verify as expected"
+
+# ---- gc ------------------------------------------------------------------------
+
+gone=$(image_sha1 "$(new_uuid)") gone2=$(image_sha1 "$(new_uuid)") busy=$(image_sha1 "$(new_uuid)")
+vm1_uuid=$(virsh domuuid vm1)
+printf '[hook]\nstate_dir = %s\n' "$tmp/state" >>"$COWHERD_CONF"
+mkdir -p -m 0700 "$tmp/state/incoming"
+: >"$tmp/state/incoming/$vm1_uuid"
+: >"$tmp/state/incoming/$(new_uuid)"
+manifest "$a" "${sum%% *}"                      # kept: the entry is there
+printf '{}' >"$NOVA_BASE/$gone.cowherd.json"     # orphan
+mkdir -p "$NOVA_BASE/.cowherd-tmp" "$NOVA_LOCKS"
+head -c 4096 /dev/urandom >"$NOVA_BASE/.cowherd-tmp/$gone2.download"
+head -c 4096 /dev/urandom >"$NOVA_BASE/.cowherd-tmp/$busy.download"
+: >"$NOVA_BASE/.${busy}.part.cowherd-999999999"    # no such process
+: >"$NOVA_BASE/.${busy}.part.cowherd-$$"           # this shell: alive
+: >"$NOVA_LOCKS/nova-$gone" ; : >"$NOVA_LOCKS/nova-${gone}_20" ; : >"$NOVA_LOCKS/nova-swap_4096"
+: >"$NOVA_LOCKS/nova-$a"
+hold_lock "$NOVA_LOCKS/nova-$busy" "$tmp/lock.out"
+
+listing() { (cd "$NOVA_BASE" && find . "$NOVA_LOCKS" "$tmp/state" -mindepth 1 | sort); }
+before=$(listing)
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --dry-run >"$tmp/dry" 2>&1 ||
+    { cat "$tmp/dry" >&2; die "cache gc --dry-run failed"; }
+[ "$(listing)" = "$before" ] || die "cache gc --dry-run changed something"
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc >"$tmp/gc" 2>&1 ||
+    { cat "$tmp/gc" >&2; die "cache gc failed"; }
+cat "$tmp/gc" >&2
+[ "$(sed 's/^would remove /removed /; s/^\([0-9]*\) to remove, /\1 removed, /' "$tmp/dry")" = "$(cat "$tmp/gc")" ] ||
+    die "cache gc did other than --dry-run said: $(cat "$tmp/dry")"
+for f in "$NOVA_BASE/$gone.cowherd.json" "$NOVA_BASE/.cowherd-tmp/$gone2.download" \
+         "$NOVA_BASE/.${busy}.part.cowherd-999999999" "$NOVA_LOCKS/nova-$gone" \
+         "$NOVA_LOCKS/nova-${gone}_20"; do
+    [ ! -e "$f" ] || die "cache gc left $f"
+done
+for f in "$NOVA_BASE/$a.cowherd.json" "$NOVA_BASE/.cowherd-tmp/$busy.download" \
+         "$NOVA_BASE/.${busy}.part.cowherd-$$" "$NOVA_LOCKS/nova-swap_4096" "$NOVA_LOCKS/nova-$a" \
+         "$tmp/state/incoming/$vm1_uuid" "$NOVA_BASE/$b" "$NOVA_BASE/${b}_10"; do
+    [ -e "$f" ] || die "cache gc removed $f"
+done
+[ "$(find "$tmp/state/incoming" -type f | wc -l)" = 1 ] || die "the gone domain's record was kept"
+grep -q "^6 removed, " "$tmp/gc" || die "cache gc's summary: $(tail -n 1 "$tmp/gc")"
+release_lock
+
+# --unused-for: <b> (2 days, unused) goes with its manifest; <c> (2 days,
+# vm2 needs it two levels down), <a>_1 (vm1's), <b>_10 (2 hours) stay.
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for 1d >"$tmp/gc" 2>&1 ||
+    { cat "$tmp/gc" >&2; die "cache gc --unused-for 1d failed"; }
+cat "$tmp/gc" >&2
+[ ! -e "$NOVA_BASE/$b" ] && [ ! -e "$NOVA_BASE/$b.cowherd.json" ] ||
+    die "cache gc --unused-for 1d kept $b or its manifest"
+for f in "$c" "$q" "${a}_1" "$a" "${b}_10" notes.txt swap_64 ephemeral_1_0706d66; do
+    [ -e "$NOVA_BASE/$f" ] || die "cache gc --unused-for 1d removed $f"
+done
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for 1h >"$tmp/gc" 2>&1 ||
+    die "cache gc --unused-for 1h failed"
+[ ! -e "$NOVA_BASE/${b}_10" ] || die "cache gc --unused-for 1h kept ${b}_10"
+[ -e "$NOVA_BASE/$c" ] || die "cache gc --unused-for 1h removed $c, which vm2 needs"
+rc=0
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for soon >"$tmp/gc" 2>&1 || rc=$?
+[ "$rc" = 2 ] || die "cache gc --unused-for soon: exit $rc, want 2"
+note "cache ls, verify and gc as expected"
