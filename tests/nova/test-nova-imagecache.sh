@@ -15,6 +15,13 @@
 # Asserted exactly, and printed as notes: what Nova removes, what it keeps
 # (in use and refreshed, too young, or not recognised), and what it leaves
 # orphaned (manifests, lock files, the .cowherd-tmp directory).
+#
+# Also a deeper chain: vm6 (kept, booted from image E) has its disk over
+# _base/<e>, a qcow2 entry that stands on the original <d> of another
+# image.  Nova protects one level only and removes <d>, which vm6 needs.
+# The instances that remain are defined in the test's libvirtd, and
+# `cowherd cache ls --json`, run just before Nova's pass, must have said
+# exactly what Nova then removes (and flagged <d> as used here).
 set -euo pipefail
 source "$(dirname "$0")/../integration/functions.sh"
 source "$(dirname "$0")/../integration/glance.sh"
@@ -26,13 +33,17 @@ nova_requires
 
 mktempdir tmp
 glance_up "$tmp/glance"
-hookhost_up "$tmp/host"
+lvhost_up "$tmp/host"
 glance_configure
 
 make_original "$tmp/image.raw" 16
 A=$(glance_upload "$tmp/image.raw" raw)
 B=$(glance_upload "$tmp/image.raw" raw)
 C=$(glance_upload "$tmp/image.raw" raw)
+D=$(glance_upload "$tmp/image.raw" raw)
+E=$(new_uuid)                    # vm6's image: its entry <e> is made by hand
+d=$(image_sha1 "$D")
+e=$(image_sha1 "$E")
 a=$(image_sha1 "$A")
 b=$(image_sha1 "$B")
 c=$(image_sha1 "$C")
@@ -98,7 +109,18 @@ mkdir -p "$d5"
 make_overlay "$d5/disk" "$NOVA_BASE/${b}_10" 10G
 domain_xml vm5 "$U5" "$B" 0 0 64 "$d5/disk" >"$tmp/vm5.xml"
 prepare vm5
+# vm6, kept: its disk over <e> (qcow2) over <d> (the original of image D).
+fetch_ok "$D"
+qemu-img create -q -f qcow2 -F raw -b "$NOVA_BASE/$d" "$NOVA_BASE/$e" 16M
+U6=$(new_uuid)
+d6=$NOVA_INSTANCES/$U6
+mkdir -p "$d6"
+qemu-img create -q -f qcow2 -F qcow2 -b "$NOVA_BASE/$e" "$d6/disk" 16M
+domain_xml vm6 "$U6" "$E" 0 0 64 "$d6/disk" >"$tmp/vm6.xml"
 rm -rf "$d2" "$d3" "$d4" "$d5"
+# The instances that remain, as libvirt knows them.
+virsh -q define "$tmp/vm1.xml" >/dev/null
+virsh -q define "$tmp/vm6.xml" >/dev/null
 
 # ---- before ------------------------------------------------------------------------
 
@@ -116,11 +138,12 @@ want_set() {
 }
 want_set "_base before" "$(ls_base)" .cowherd-tmp \
     "$a" "$a.cowherd.json" "${a}_1" "$b" "$b.cowherd.json" "${b}_1" "${b}_10" "$c" "$c.cowherd.json" \
+    "$d" "$d.cowherd.json" "$e" \
     ephemeral_1_0706d66 ephemeral_2_40d1d2c ephemeral_1_linux swap_64 swap_128
 want_set ".cowherd-tmp before" "$(ls_tmp)" swap_256
 locks_before=$(ls_locks)
 want_set "locks before" "$locks_before" "nova-$a" "nova-${a}_1" "nova-$b" "nova-${b}_1" "nova-${b}_10" \
-    "nova-$c" nova-ephemeral_1_0706d66 nova-ephemeral_2_40d1d2c nova-ephemeral_1_linux \
+    "nova-$c" "nova-$d" nova-ephemeral_1_0706d66 nova-ephemeral_2_40d1d2c nova-ephemeral_1_linux \
     nova-swap_64 nova-swap_128 nova-swap_256
 
 # Age everything in _base two days, <c> and its manifest two hours.
@@ -131,10 +154,23 @@ mtimes() {   # NAME MTIME, for everything in _base and .cowherd-tmp
 }
 mtimes >"$tmp/mtimes.before"
 
+# What cowherd says Nova's pass will do, from the domains libvirt knows.
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache ls --json >"$tmp/ls.json" 2>"$tmp/ls.err" ||
+    { cat "$tmp/ls.err" >&2; die "cowherd cache ls failed"; }
+predicted=$("$PYTHON" -c 'import json, sys
+for e in json.load(open(sys.argv[1]))["entries"]:
+    if e["nova"] == "remove" and e["nova_removes_in"] == 0:
+        print(e["name"])' "$tmp/ls.json" | LC_ALL=C sort | tr '\n' ' ')
+flagged=$("$PYTHON" -c 'import json, sys
+for e in json.load(open(sys.argv[1]))["entries"]:
+    if e["nova"] == "remove" and e["used_by"]:
+        print(e["name"], ",".join(e["used_by"]))' "$tmp/ls.json")
+
 # ---- Nova's pass ------------------------------------------------------------------
 
 t0=$(date +%s)
-nova_py "$NOVA_DIR/imagecache_update.py" "$tmp/nova.sqlite" "1:$U1:$A:1:64" >"$tmp/nova.out" 2>"$tmp/nova.err" ||
+nova_py "$NOVA_DIR/imagecache_update.py" "$tmp/nova.sqlite" "1:$U1:$A:1:64" "6:$U6:$E:0:0" \
+    >"$tmp/nova.out" 2>"$tmp/nova.err" ||
     { cat "$tmp/nova.err" >&2; die "Nova's ImageCacheManager.update() failed"; }
 decided=$(sed 's/ /: /' "$tmp/nova.out" | tr '\n' ';')
 
@@ -147,9 +183,17 @@ decided=$(sed 's/ /: /' "$tmp/nova.out" | tr '\n' ';')
 # entry at all: <b>_1 (a <sha1>_<N> name shorter than 43 characters:
 # _scan_base_images wants len > 42, so _1 to _9 are never aged),
 # ephemeral_1_linux (not a 7-character tag), the manifests, .cowherd-tmp.
+# And the original <d>, two levels under vm6's disk: Nova looks one level
+# down (vm6's image is E, its disk's backing <e>), so <d> is unused to it.
 want_set "_base after" "$(ls_base)" .cowherd-tmp \
     "$a" "$a.cowherd.json" "${a}_1" "$b.cowherd.json" "${b}_1" "$c" "$c.cowherd.json" \
-    ephemeral_1_0706d66 ephemeral_1_linux swap_64
+    "$d.cowherd.json" "$e" ephemeral_1_0706d66 ephemeral_1_linux swap_64
+# cowherd cache ls said so beforehand, exactly, and flagged <d>.
+removed=$(mtimes_names=$(cut -d' ' -f1 "$tmp/mtimes.before"); for f in $mtimes_names; do
+    [ -e "$NOVA_BASE/$f" ] || echo "$f"; done | LC_ALL=C sort | tr '\n' ' ')
+[ "$predicted" = "$removed" ] ||
+    die "cowherd cache ls predicted Nova would remove [ $predicted], Nova removed [ $removed]"
+[ "$flagged" = "$d vm6" ] || die "cowherd cache ls flagged [$flagged], want [$d vm6]"
 want_set ".cowherd-tmp after" "$(ls_tmp)" swap_256
 # Lock files: removed with a removed original or resized entry, kept for a
 # removed ephemeral or swap entry (remove_lock=False), and for all else.
@@ -160,7 +204,7 @@ want_set "locks after" "$(ls_locks)" "nova-$a" "nova-${a}_1" "nova-${b}_1" "nova
 # Nova counts it active (vm1's disk is backed by it) but, not scanning it,
 # never touches it.  Nothing else changed.
 refreshed=$(mtimes | LC_ALL=C join - "$tmp/mtimes.before" | awk -v t0="$t0" '$2 != $3 && $2 >= t0 { print $1 }' | tr '\n' ' ')
-want_set "refreshed" "$refreshed" "$a" ephemeral_1_0706d66 swap_64
+want_set "refreshed" "$refreshed" "$a" "$e" ephemeral_1_0706d66 swap_64
 changed=$(mtimes | LC_ALL=C join - "$tmp/mtimes.before" | awk -v t0="$t0" '$2 != $3 && $2 < t0 { print $1 }')
 [ -z "$changed" ] || die "mtimes changed otherwise: $changed"
 [ "$(stat -c %Y "$NOVA_BASE/${a}_1")" -lt "$t0" ] || die "${a}_1 was refreshed"
@@ -175,6 +219,27 @@ note "kept, unused: $c (2 hours, younger than remove_unused_original_minimum_age
 note "orphaned: $b.cowherd.json (its base removed); lock files nova-ephemeral_2_40d1d2c and" \
     "nova-swap_128 (their entries removed); nova-swap_256 and .cowherd-tmp/swap_256 (a killed" \
     "hook's), and the .cowherd-tmp directory, 2 days old, untouched"
-note "lock files Nova removed: nova-$b, nova-${b}_10"
+note "lock files Nova removed: nova-$b, nova-${b}_10, nova-$d"
+note "removed although vm6 needs it: $d, the original two levels under vm6's disk (Nova follows" \
+    "one level: vm6's image $e is in use, its backing <d> is not); cowherd cache ls predicted" \
+    "exactly what Nova removed and flagged $d as used by vm6"
 note "cowherd's manifest of $a right after the prepare that fetched it: $manifest_after_prepare;" \
     "Nova's pass bumps the ctime of every in-use original again (utime)"
+
+# ---- cowherd cache gc after Nova's pass -------------------------------------------------
+
+# It removes what Nova's pass left orphaned that cowherd made: the
+# manifests of the removed originals, the killed hook's swap_256 (its
+# lock is free).  It keeps the lock files of the removed ephemeral and
+# swap entries, as Nova does, and everything in use.
+printf '[hook]\nstate_dir = %s\n' "$tmp/state" >>"$COWHERD_CONF"
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc >"$tmp/gc.out" 2>&1 ||
+    { cat "$tmp/gc.out" >&2; die "cowherd cache gc failed"; }
+want_set "_base after gc" "$(ls_base)" .cowherd-tmp \
+    "$a" "$a.cowherd.json" "${a}_1" "${b}_1" "$c" "$c.cowherd.json" "$e" \
+    ephemeral_1_0706d66 ephemeral_1_linux swap_64
+[ -z "$(ls_tmp)" ] || die ".cowherd-tmp after gc: [ $(ls_tmp)], want it empty"
+want_set "locks after gc" "$(ls_locks)" "nova-$a" "nova-${a}_1" "nova-${b}_1" "nova-$c" \
+    nova-ephemeral_1_0706d66 nova-ephemeral_2_40d1d2c nova-ephemeral_1_linux \
+    nova-swap_64 nova-swap_128 nova-swap_256
+note "cowherd cache gc: $(tr '\n' ';' <"$tmp/gc.out")"
