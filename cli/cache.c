@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@
 #include "novacache.h"
 #include "pathutil.h"
 #include "qcow2.h"
+#include "snapmark.h"
 #include "state.h"
 #include "virt.h"
 
@@ -59,6 +61,7 @@ struct entry {
   bool qcow2;
   bool has_manifest;
   struct ch_manifest m;
+  char snapshot_parent[CH_SHA1_HEX + 1];  /* made whole from a COW-only snapshot over it */
   char *users[USERS_MAX];             /* domain names (cowherd's view: any depth) */
   size_t n_users;
   bool nova_used;                     /* used in Nova's sense */
@@ -209,6 +212,15 @@ add_entry (struct cache *c, const char *name)
   }
   ch_error_clear ();
   e->has_manifest = ch_manifest_read (c->base_fd, name, &e->m);
+  {
+    char v[CH_SHA1_HEX + 1];
+    ssize_t n = fgetxattr (fd, CH_SNAP_XATTR, v, CH_SHA1_HEX);
+
+    if (n == CH_SHA1_HEX && ch_is_lower_hex (v, CH_SHA1_HEX)) {
+      memcpy (e->snapshot_parent, v, CH_SHA1_HEX);
+      e->snapshot_parent[CH_SHA1_HEX] = '\0';
+    }
+  }
   c->n++;
   return 0;
 }
@@ -392,6 +404,8 @@ judge (struct cache *c)
 static const char *
 kind_of (const struct entry *e)
 {
+  if (e->snapshot_parent[0])
+    return "snapshot";
   switch (e->bn.kind) {
   case CH_BASE_ORIGINAL: return "original";
   case CH_BASE_RESIZED: return "resized";
@@ -504,12 +518,16 @@ print_table (const struct cache *c)
     verdict_text (e, nova, sizeof nova);
     printf ("%-*s  %-10s  %10s  %10s  %5s  %-24s  %s\n", (int) w, e->name, kind_of (e), vs, as,
             age, users, nova);
+    if (e->snapshot_parent[0])
+      printf ("%-*s  made whole from a COW-only snapshot over %s\n", (int) w, "",
+              e->snapshot_parent);
     if (e->has_manifest) {
       const char *algo, *hex = digest_of (e, &algo);
 
-      printf ("%-*s  from %s, %s %.16s...%s\n", (int) w, "", e->m.source[0] ? e->m.source
-              : "(source not recorded)", algo, hex,
-              e->m.image_id[0] ? "" : "");
+      printf ("%-*s  from %s%s%s%s, %s %.16s...\n", (int) w, "",
+              e->m.source[0] ? e->m.source : "(source not recorded)",
+              e->m.image_id[0] ? " (image " : "", e->m.image_id, e->m.image_id[0] ? ")" : "",
+              algo, hex);
     }
     total += allocated (e);
     if (e->n_users == 0)
@@ -560,6 +578,8 @@ print_json (const struct cache *c)
                             ? json_object_new_string (e->m.image_id) : NULL);
     json_object_object_add (o, "digest_algo", hex[0] ? json_object_new_string (algo) : NULL);
     json_object_object_add (o, "digest", hex[0] ? json_object_new_string (hex) : NULL);
+    json_object_object_add (o, "snapshot_parent", e->snapshot_parent[0]
+                            ? json_object_new_string (e->snapshot_parent) : NULL);
     json_object_object_add (o, "used_by", u);
     json_object_object_add (o, "nova", json_object_new_string (verdicts[e->verdict]));
     json_object_object_add (o, "nova_removes_in", e->verdict == CH_NOVA_REMOVE

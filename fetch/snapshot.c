@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -339,6 +340,16 @@ check_parent_digest (const struct ch_config *cfg, int base_fd, int fd,
   return -1;
 }
 
+/* Say on the image made whole which original it was made over (an
+ * extended attribute: it stays with the file when Nova renames it into
+ * the cache), for `cowherd cache ls`.  Where the filesystem has no user
+ * attributes, the entry is listed as an original. */
+static void
+note_parent (int fd, const struct ch_snap_marker *m)
+{
+  (void) fsetxattr (fd, CH_SNAP_XATTR, m->parent, strlen (m->parent), 0);
+}
+
 /* A COW-only snapshot taken in hand: a private, verified, unmarked copy
  * of it beside it, and its original open. */
 struct taken {
@@ -473,6 +484,8 @@ ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir
       goto out;
   }
   nfd = openat (dir_fd, newn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (nfd >= 0)
+    note_parent (nfd, &t.m);
   if (nfd < 0 || fchmod (nfd, t.st.st_mode & 0777) < 0 || fsync (nfd) < 0 ||
       renameat (dir_fd, newn, dir_fd, leaf) < 0 || fsync (dir_fd) < 0) {
     ch_error ("%s: %m", new_path);
@@ -591,6 +604,7 @@ ch_snapshot_to_raw (const struct ch_config *cfg, const char *src, const char *ds
     if (over (cfg, &t, dst, CH_FMT_RAW) < 0 || qemu_img (cfg, commit) < 0)
       goto out;
   }
+  note_parent (out, &t.m);
   if (fsync (out) < 0) {
     ch_error ("fsync %s: %m", dst);
     goto out;

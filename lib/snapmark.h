@@ -30,6 +30,9 @@
 #define CH_SNAP_HMAC_LEN 32
 /* Bytes of the extension's data. */
 #define CH_SNAP_EXT_LEN 260
+/* The attribute on an image made whole from a COW-only snapshot: the
+ * cache name of the original it was made over. */
+#define CH_SNAP_XATTR "user.cowherd.snapshot-parent"
 
 /* The parent's content digest a marker records, from the manifest that
  * knew it: sha256 (flag bit 0), or the first 32 bytes of sha512 (bit 1;

@@ -41,6 +41,13 @@ truncate -s 10G "$NOVA_BASE/${b}_10"
 make_original "$NOVA_BASE/$c" 8
 qemu-img create -q -f qcow2 -F raw -b "$NOVA_BASE/$c" "$NOVA_BASE/$q" 8M
 echo "not an image" >"$NOVA_BASE/notes.txt"
+# <s>: an image made whole from a COW-only snapshot over <a> (the shim
+# marks it so); unused.
+s_id=$(new_uuid)
+s=$(image_sha1 "$s_id")
+make_original "$NOVA_BASE/$s" 8
+"$PYTHON" -c 'import os, sys; os.setxattr(sys.argv[1], "user.cowherd.snapshot-parent", sys.argv[2].encode())' \
+    "$NOVA_BASE/$s" "$a"
 
 make_instance vm1 "$(new_uuid)" "$a_id" 64 root eph swap >"$tmp/vm1.xml"
 vm2_uuid=$(new_uuid)
@@ -53,7 +60,7 @@ virsh -q define "$tmp/vm1.xml" >/dev/null
 virsh -q define "$tmp/vm2.xml" >/dev/null
 
 # Ages, as Nova's cache manager reads them (mtime).
-touch -d '2 days ago' "$NOVA_BASE/$b" "$NOVA_BASE/$c" "$NOVA_BASE/notes.txt"
+touch -d '2 days ago' "$NOVA_BASE/$b" "$NOVA_BASE/$c" "$NOVA_BASE/notes.txt" "$NOVA_BASE/$s"
 touch -d '2 hours ago' "$NOVA_BASE/${b}_10"
 
 "$COWHERD_CLI" --config "$COWHERD_CONF" cache ls --nova-conf /nonexistent-is-refused >"$tmp/out" 2>&1 &&
@@ -90,11 +97,12 @@ expect "${b}_10" resized - remove
 expect "$q" original vm2 in-use
 expect "$c" original vm2 remove
 expect notes.txt unknown - never
+expect "$s" snapshot - remove
 "$PYTHON" - "$tmp/ls.json" <<'EOF' || die "cache ls: the listing has other entries, or wrong totals"
 import json, sys
 doc = json.load(open(sys.argv[1]))
-if len(doc["entries"]) != 9:
-    sys.exit("%d entries, want 9" % len(doc["entries"]))
+if len(doc["entries"]) != 10:
+    sys.exit("%d entries, want 10" % len(doc["entries"]))
 total = sum(e["allocated"] for e in doc["entries"])
 unused = sum(e["allocated"] for e in doc["entries"] if not e["used_by"])
 if (doc["allocated"], doc["unused_allocated"]) != (total, unused):
@@ -102,8 +110,10 @@ if (doc["allocated"], doc["unused_allocated"]) != (total, unused):
 EOF
 grep -q "^$c .*removed at its next pass (USED HERE)\$" "$tmp/ls.txt" ||
     die "cache ls does not flag $c, which Nova removes and vm2 needs"
-grep -q "^9 entries, .* allocated, .* used by no domain (Nova's settings: its defaults)\$" "$tmp/ls.txt" ||
+grep -q "^10 entries, .* allocated, .* used by no domain (Nova's settings: its defaults)\$" "$tmp/ls.txt" ||
     die "cache ls: no totals line"
+grep -q "^ *made whole from a COW-only snapshot over $a\$" "$tmp/ls.txt" ||
+    die "cache ls does not say what $s was made over"
 
 # Nova's settings from its nova.conf: removal off means never.
 printf '[image_cache]\nremove_unused_base_images = false\n' >"$tmp/nova.conf"

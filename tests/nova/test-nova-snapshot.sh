@@ -537,6 +537,11 @@ booted() {
         made="_base/$ENTRY\.part: COW-only snapshot over [0-9a-f]{40} \(image [^)]*\) made whole into .*/$ENTRY\.converted\$"
     [ "$(b_log_count "$made")" = 1 ] ||
         { cat "$B_LOG" >&2; die "$c: host B's cowherd did not log the rebuild once"; }
+    # The entry says which original it was made over (`cowherd cache ls`).
+    "$PYTHON" -c 'import os, re, sys
+v = os.getxattr(sys.argv[1], "user.cowherd.snapshot-parent").decode()
+sys.exit(0 if re.fullmatch("[0-9a-f]{40}", v) else "not a cache name: %r" % v)' "$B_BASE/$ENTRY" ||
+        die "$c: the entry does not name the original it was made over"
 }
 
 # refused CASE REGEX: fetch_to_raw failed, with cowherd's one line (or
