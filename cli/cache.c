@@ -62,6 +62,7 @@ struct entry {
   bool has_manifest;
   struct ch_manifest m;
   char snapshot_parent[CH_SHA1_HEX + 1];  /* made whole from a COW-only snapshot over it */
+  size_t order;                       /* in readdir order, as Nova's os.listdir sees it */
   char *users[USERS_MAX];             /* domain names (cowherd's view: any depth) */
   size_t n_users;
   bool nova_used;                     /* used in Nova's sense */
@@ -74,6 +75,11 @@ struct cache {
   size_t n;
   char **uuids;                       /* of every domain libvirt knows */
   size_t n_uuids;
+  char (*fps)[CH_SHA1_HEX + 1];       /* cache names of the images domains were booted from */
+  size_t n_fps;
+  char blind[CH_ERROR_MAX];           /* why who uses what is not fully known; "" */
+  char **tops;                        /* the domains' disks, already counted */
+  size_t n_tops;
   int base_fd;
   struct ch_nova_settings nova;
   bool nova_conf_read;
@@ -91,6 +97,10 @@ cache_clear (struct cache *c)
   for (size_t i = 0; i < c->n_uuids; i++)
     free (c->uuids[i]);
   free (c->uuids);
+  free (c->fps);
+  for (size_t i = 0; i < c->n_tops; i++)
+    free (c->tops[i]);
+  free (c->tops);
   if (c->base_fd >= 0)
     close (c->base_fd);
 }
@@ -111,57 +121,120 @@ parse_bool (const char *v, bool *out)
   return true;
 }
 
-/* [image_cache] as oslo.config reads it; the pre-Stein names in [DEFAULT]
- * too (Nova still takes them, deprecated). */
+/* Nova's [image_cache] options as oslo.config reads them: each also under
+ * its deprecated name and group, which the current one overrides wherever
+ * it appears.  Index: 0 remove_unused_base_images, 1 the original age,
+ * 2 the resized age, 3 manager_interval. */
+struct nova_conf {
+  const char *value[4][2];            /* [option][0 current, 1 deprecated]; strdup'd */
+};
+
+static const struct {
+  const char *group, *key, *old_group, *old_key;
+} nova_opts[4] = {
+  { "image_cache", "remove_unused_base_images", "DEFAULT", "remove_unused_base_images" },
+  { "image_cache", "remove_unused_original_minimum_age_seconds", "DEFAULT",
+    "remove_unused_original_minimum_age_seconds" },
+  { "image_cache", "remove_unused_resized_minimum_age_seconds", "libvirt",
+    "remove_unused_resized_minimum_age_seconds" },
+  { "image_cache", "manager_interval", "DEFAULT", "image_cache_manager_interval" },
+};
+
 static int
 nova_key (void *opaque, const char *section, const char *key, const char *value)
 {
-  struct ch_nova_settings *s = opaque;
-  bool ours = !strcmp (section, "image_cache") || !strcmp (section, "DEFAULT");
-  char *end;
-  long long n;
+  struct nova_conf *nc = opaque;
 
-  if (!ours)
-    return 1;
-  if (!strcmp (key, "remove_unused_base_images"))
-    return parse_bool (value, &s->remove_unused) ? 1 : 0;
-  if (!strcmp (key, "remove_unused_original_minimum_age_seconds") ||
-      !strcmp (key, "remove_unused_resized_minimum_age_seconds")) {
-    errno = 0;
-    n = strtoll (value, &end, 10);
-    if (errno || *end || n < 0)
-      return 0;
-    if (strstr (key, "original"))
-      s->original_age = n;
-    else
-      s->resized_age = n;
-  }
+  for (size_t i = 0; i < 4; i++)
+    for (int old = 0; old < 2; old++)
+      if (!strcmp (section, old ? nova_opts[i].old_group : nova_opts[i].group) &&
+          !strcmp (key, old ? nova_opts[i].old_key : nova_opts[i].key)) {
+        free ((char *) nc->value[i][old]);      /* a later line wins, as in oslo */
+        if ((nc->value[i][old] = strdup (value)) == NULL)
+          return 0;
+      }
   return 1;
 }
 
-/* Nova's defaults, then its configuration file if there is one. */
+static bool
+parse_seconds (const char *v, int64_t *out)
+{
+  char *end;
+  long long n;
+
+  errno = 0;
+  n = strtoll (v, &end, 10);
+  if (errno || *end || end == v)
+    return false;
+  *out = n;
+  return true;
+}
+
+/* Nova's defaults, then its configuration files: nova.conf and, beside
+ * it, nova-compute.conf (Debian's nova-compute reads both, the second
+ * last).  An explicit PATH must exist. */
 static int
 read_nova_conf (const char *path, bool explicit, struct cache *c)
 {
-  FILE *fp;
-  int line;
+  struct nova_conf nc = { 0 };
+  CLEANUP_FREE char *dir = NULL, *compute = NULL;
+  const char *files[2] = { path, NULL };
+  int64_t interval = 2400;
+  int r = -1;
 
   c->nova = (struct ch_nova_settings) { .remove_unused = true, .original_age = 86400,
                                         .resized_age = 3600 };
-  if ((fp = fopen (path, "re")) == NULL) {
-    if (errno == ENOENT && !explicit)
-      return 0;
-    ch_error ("%s: %m", path);
-    return -1;
+  if (!explicit && (dir = strdup (path)) != NULL && strrchr (dir, '/')) {
+    *strrchr (dir, '/') = '\0';
+    if (asprintf (&compute, "%s/nova-compute.conf", dir) < 0)
+      compute = NULL;
+    files[1] = compute;
   }
-  line = ini_parse_file (fp, nova_key, &c->nova);
-  fclose (fp);
-  if (line != 0) {
-    ch_error ("%s:%d: cannot read Nova's image cache settings", path, line);
-    return -1;
+  for (int k = 0; k < 2 && files[k]; k++) {
+    FILE *fp = fopen (files[k], "re");
+    int line;
+
+    if (fp == NULL) {
+      if (errno == ENOENT && !(explicit && k == 0))
+        continue;
+      ch_error ("%s: %m", files[k]);
+      goto out;
+    }
+    line = ini_parse_file (fp, nova_key, &nc);
+    fclose (fp);
+    if (line != 0) {
+      ch_error ("%s:%d: cannot be read as an INI file", files[k], line);
+      goto out;
+    }
+    c->nova_conf_read = true;
   }
-  c->nova_conf_read = true;
-  return 0;
+  for (size_t i = 0; i < 4; i++) {
+    const char *v = nc.value[i][0] ? nc.value[i][0] : nc.value[i][1];
+    bool ok = true;
+
+    if (v == NULL)
+      continue;
+    switch (i) {
+    case 0: ok = parse_bool (v, &c->nova.remove_unused); break;
+    case 1: ok = parse_seconds (v, &c->nova.original_age); break;
+    case 2: ok = parse_seconds (v, &c->nova.resized_age); break;
+    case 3: ok = parse_seconds (v, &interval); break;
+    }
+    if (!ok) {
+      ch_error ("Nova's %s = %s: not understood", nova_opts[i].key, v);
+      goto out;
+    }
+  }
+  /* manager_interval = -1 (or less): Nova's cache manager does not run. */
+  if (interval < 0)
+    c->nova.remove_unused = false;
+  r = 0;
+ out:
+  for (size_t i = 0; i < 4; i++) {
+    free ((char *) nc.value[i][0]);
+    free ((char *) nc.value[i][1]);
+  }
+  return r;
 }
 
 /* ---- the entries ------------------------------------------------------------ */
@@ -205,6 +278,7 @@ add_entry (struct cache *c, const char *name)
   }
   ch_base_classify (name, &e->bn);
   e->nclass = ch_nova_classify (name);
+  e->order = c->n;
   e->vsize = (uint64_t) e->st.st_size;
   if (ch_qcow2_read (fd, &qi) == 0) {
     e->qcow2 = true;
@@ -252,6 +326,10 @@ scan (const struct ch_config *cfg, struct cache *c)
   while (r == 0 && (errno = 0, de = readdir (d)) != NULL)
     if (de->d_name[0] != '.' && !is_manifest (de->d_name))
       r = add_entry (c, de->d_name);
+  if (r == 0 && errno != 0) {
+    ch_error ("%s: %m", cfg->base_dir);
+    r = -1;
+  }
   closedir (d);
   if (r == 0 && c->n > 1)
     qsort (c->v, c->n, sizeof *c->v, by_name);
@@ -284,56 +362,224 @@ add_user (struct entry *e, const char *dom)
   return 0;
 }
 
+/* Every entry the chain under TOP reaches (from TOP itself when it is an
+ * entry), used by USER.  With NOVA_ONE_LEVEL, the entry right under TOP
+ * is also used in Nova's sense.  *BELOW gets that entry, if any.  A chain
+ * that cannot be read leaves the cache "blind": gc then removes no entry
+ * for want of users. */
+static int
+chain_uses (const struct ch_config *cfg, struct cache *c, const char *top, enum ch_fmt fmt,
+            const char *user, bool nova_one_level, struct entry **below)
+{
+  struct ch_chain ch;
+  int r = 0;
+
+  if (below)
+    *below = NULL;
+  if (ch_chain_probe (top, fmt, &ch) < 0) {
+    if (!c->blind[0])
+      snprintf (c->blind, sizeof c->blind, "%s: %s", user, ch_last_error ());
+    ch_error_clear ();
+  }
+  else if (ch.n > 0 && !ch.links[ch.n - 1].exists && !c->blind[0])
+    snprintf (c->blind, sizeof c->blind, "%s: %s is missing", user, ch.links[ch.n - 1].path);
+  for (size_t k = 0; r == 0 && k < ch.n; k++) {
+    const char *leaf = ch_path_leaf_in (ch.links[k].path, cfg->base_dir);
+    struct entry *e = leaf && !strchr (leaf, '/') ? find (c, leaf) : NULL;
+
+    if (e == NULL)
+      continue;
+    /* An entry is not its own user. */
+    if (k > 0 || strncmp (user, "_base/", 6) != 0 || strcmp (user + 6, e->name) != 0)
+      r = add_user (e, user);
+    if (k == 1) {
+      if (nova_one_level)
+        e->nova_used = true;
+      if (below)
+        *below = e;
+    }
+  }
+  ch_chain_clear (&ch);
+  return r;
+}
+
 /* One domain: every entry its disks' chains reach; and what Nova counts
- * as used for it. */
+ * as used for it (nova/virt/imagecache.py _list_running_instances and
+ * libvirt/imagecache.py _list_backing_images): the image it was booted
+ * from (recorded for nova_mark_images), its root disk's direct backing,
+ * its swap entry and its first ephemeral one (Nova reads ephemerals[0]). */
 static int
 domain_uses (const struct ch_config *cfg, struct cache *c, const struct ch_domain *dom)
 {
   char fp[CH_SHA1_HEX + 1] = "";
   CLEANUP_FREE char *root_by_uuid = NULL, *root_by_name = NULL;
+  bool eph_seen = false;
 
   if (dom->nova.present && dom->nova.root_uuid && dom->nova.root_type &&
-      !strcmp (dom->nova.root_type, "image") && ch_image_id_sha1 (dom->nova.root_uuid, fp) < 0)
-    fp[0] = '\0';
+      !strcmp (dom->nova.root_type, "image") && ch_image_id_sha1 (dom->nova.root_uuid, fp) == 0) {
+    char (*v)[CH_SHA1_HEX + 1] = realloc (c->fps, (c->n_fps + 1) * sizeof *v);
+
+    if (v == NULL) {
+      ch_error ("out of memory");
+      return -1;
+    }
+    c->fps = v;
+    memcpy (c->fps[c->n_fps++], fp, sizeof fp);
+  }
+  ch_error_clear ();
   /* Nova's instance directory: <uuid>, or the domain's name for old
    * instances; their root disk is "disk". */
   if (dom->uuid && asprintf (&root_by_uuid, "%s/%s/disk", cfg->instances_path, dom->uuid) < 0)
     root_by_uuid = NULL;
   if (asprintf (&root_by_name, "%s/%s/disk", cfg->instances_path, dom->name) < 0)
     root_by_name = NULL;
-  for (size_t i = 0; i < c->n; i++)
-    if (fp[0] && (c->v[i].nclass == CH_NOVA_ORIGINAL || c->v[i].nclass == CH_NOVA_RESIZED) &&
-        ch_nova_image_entry (c->v[i].name, fp))
-      c->v[i].nova_used = true;
   for (size_t i = 0; i < dom->n_disks; i++) {
     const struct ch_disk *d = &dom->disks[i];
-    struct ch_chain ch;
     CLEANUP_FREE char *top = NULL;
+    struct entry *below;
+    bool root;
 
     if (d->source == NULL || (top = ch_path_normalize (d->source)) == NULL)
       continue;
-    if (ch_chain_probe (top, d->fmt, &ch) < 0)
-      ch_error_clear ();               /* what was found still counts */
-    for (size_t k = 1; k < ch.n; k++) {
-      const char *leaf = ch_path_leaf_in (ch.links[k].path, cfg->base_dir);
-      struct entry *e = leaf && !strchr (leaf, '/') ? find (c, leaf) : NULL;
+    root = (root_by_uuid && !strcmp (top, root_by_uuid)) ||
+           (root_by_name && !strcmp (top, root_by_name));
+    {
+      char **v = realloc (c->tops, (c->n_tops + 1) * sizeof *v);
 
-      if (e == NULL)
-        continue;
-      if (add_user (e, dom->name) < 0) {
-        ch_chain_clear (&ch);
+      if (v == NULL || (v[c->n_tops] = strdup (top)) == NULL) {
+        if (v)
+          c->tops = v;
+        ch_error ("out of memory");
         return -1;
       }
-      /* Nova: one level, the instance's own disk (root), or the swap and
-       * ephemeral entries its block devices name. */
-      if (k == 1 && ((root_by_uuid && !strcmp (top, root_by_uuid)) ||
-                     (root_by_name && !strcmp (top, root_by_name)) ||
-                     e->nclass == CH_NOVA_SWAP || e->nclass == CH_NOVA_EPHEMERAL))
-        e->nova_used = true;
+      c->tops = v;
+      c->n_tops++;
     }
-    ch_chain_clear (&ch);
+    if (chain_uses (cfg, c, top, d->fmt, dom->name, root, &below) < 0)
+      return -1;
+    if (below && below->nclass == CH_NOVA_SWAP)
+      below->nova_used = true;
+    if (below && below->nclass == CH_NOVA_EPHEMERAL && !eph_seen)
+      below->nova_used = true;
+    if (below && (below->nclass == CH_NOVA_EPHEMERAL || below->bn.kind == CH_BASE_EPHEMERAL))
+      eph_seen = true;
   }
   return 0;
+}
+
+/* Nova's ImageCacheManager._find_base_file for each image in use, as it
+ * runs: the original and <fp>_sm, then <fp>_<digits> among its list of
+ * unexplained entries (in os.listdir order), which _mark_in_use shrinks
+ * while the loop walks it, so the entry right after each match is not
+ * looked at: two resized entries of one image next to each other in the
+ * directory leave the second unrefreshed, and Nova ages it. */
+static int
+nova_mark_images (struct cache *c)
+{
+  CLEANUP_FREE struct entry **u = calloc (c->n ? c->n : 1, sizeof *u);
+  size_t n = 0;
+
+  if (u == NULL) {
+    ch_error ("out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < c->n; i++)
+    if (c->v[i].nclass == CH_NOVA_ORIGINAL || c->v[i].nclass == CH_NOVA_RESIZED)
+      u[n++] = &c->v[i];
+  /* readdir order */
+  for (size_t i = 1; i < n; i++)
+    for (size_t k = i; k > 0 && u[k - 1]->order > u[k]->order; k--) {
+      struct entry *t = u[k];
+
+      u[k] = u[k - 1];
+      u[k - 1] = t;
+    }
+  for (size_t f = 0; f < c->n_fps; f++) {
+    const char *fp = c->fps[f];
+    size_t len = strlen (fp);
+
+    for (size_t i = 0; i < n;) {
+      const char *rest = u[i]->name + len;
+      bool exact = strncmp (u[i]->name, fp, len) == 0 && (*rest == '\0' || !strcmp (rest, "_sm"));
+
+      if (exact) {                     /* yielded before the loop: no skip */
+        u[i]->nova_used = true;
+        memmove (u + i, u + i + 1, (n - i - 1) * sizeof *u);
+        n--;
+      }
+      else
+        i++;
+    }
+    for (size_t i = 0; i < n;) {
+      if (ch_nova_image_entry (u[i]->name, fp)) {
+        u[i]->nova_used = true;
+        memmove (u + i, u + i + 1, (n - i - 1) * sizeof *u);
+        n--;
+        i++;                           /* the one that moved into i is skipped */
+      }
+      else
+        i++;
+    }
+  }
+  return 0;
+}
+
+/* Users that are no domain: the files of every instance directory (a
+ * disk Nova made before it defined the domain, a resize's <uuid>_resize)
+ * and every entry of the cache (one qcow2 entry over another). */
+static int
+other_uses (const struct ch_config *cfg, struct cache *c)
+{
+  DIR *d = opendir (cfg->instances_path);
+  struct dirent *de;
+  int r = 0;
+
+  for (size_t i = 0; r == 0 && i < c->n; i++)
+    if (c->v[i].qcow2) {
+      CLEANUP_FREE char *top = ch_path_join (cfg->base_dir, c->v[i].name);
+      CLEANUP_FREE char *user = NULL;
+
+      if (top == NULL || asprintf (&user, "_base/%s", c->v[i].name) < 0)
+        return -1;
+      r = chain_uses (cfg, c, top, CH_FMT_QCOW2, user, false, NULL);
+    }
+  if (d == NULL)
+    return r;
+  while (r == 0 && (de = readdir (d)) != NULL) {
+    CLEANUP_FREE char *dir = NULL;
+    DIR *sub;
+    struct dirent *f;
+
+    if (de->d_name[0] == '.' || (dir = ch_path_join (cfg->instances_path, de->d_name)) == NULL ||
+        !strcmp (dir, cfg->base_dir) || !strcmp (dir, cfg->lock_dir) ||
+        (sub = opendir (dir)) == NULL)
+      continue;
+    while (r == 0 && (f = readdir (sub)) != NULL) {
+      CLEANUP_FREE char *path = NULL, *user = NULL;
+      struct stat st;
+
+      if (f->d_name[0] == '.' || strncmp (f->d_name, "disk", 4) != 0 ||
+          (path = ch_path_join (dir, f->d_name)) == NULL || lstat (path, &st) < 0 ||
+          !S_ISREG (st.st_mode) || asprintf (&user, "%s/%s", de->d_name, f->d_name) < 0)
+        continue;
+      /* disk.info and disk.config name no image; a domain's disk is counted
+       * under the domain's name. */
+      if (!strcmp (f->d_name, "disk.info") || !strcmp (f->d_name, "disk.config"))
+        continue;
+      {
+        bool seen = false;
+
+        for (size_t k = 0; k < c->n_tops && !seen; k++)
+          seen = !strcmp (c->tops[k], path);
+        if (seen)
+          continue;
+      }
+      r = chain_uses (cfg, c, path, CH_FMT_UNKNOWN, user, false, NULL);
+    }
+    closedir (sub);
+  }
+  closedir (d);
+  return r;
 }
 
 static int
@@ -383,6 +629,10 @@ domains (const struct ch_config *cfg, const char *uri, struct cache *c)
     virt.domain_free (doms[i]);
   }
   free (doms);
+  if (r == 0)
+    r = nova_mark_images (c);
+  if (r == 0)
+    r = other_uses (cfg, c);
   return r;
 }
 
@@ -540,6 +790,9 @@ print_table (const struct cache *c)
     human_size (reclaim, r, sizeof r);
     printf ("%zu entries, %s allocated, %s used by no domain%s\n", c->n, t, r,
             c->nova_conf_read ? "" : " (Nova's settings: its defaults)");
+    if (c->blind[0])
+      printf ("not every chain could be read (%s): an entry may have users not shown\n",
+              c->blind);
   }
 }
 
@@ -593,6 +846,8 @@ print_json (const struct cache *c)
   json_object_object_add (root, "unused_allocated", json_object_new_int64 ((int64_t) reclaim));
   json_object_object_add (root, "nova_settings_from_defaults",
                           json_object_new_boolean (!c->nova_conf_read));
+  json_object_object_add (root, "unreadable_chain",
+                          c->blind[0] ? json_object_new_string (c->blind) : NULL);
   puts (json_object_to_json_string_ext (root, JSON_C_TO_STRING_PRETTY |
                                         JSON_C_TO_STRING_NOSLASHESCAPE));
   return 0;
@@ -667,8 +922,10 @@ verify (struct cli *cli, int argc, char *argv[])
     if (!named)
       continue;
     if (!e->has_manifest) {
-      if (optind < argc)
-        printf ("%s: no manifest, nothing to check against\n", e->name);
+      if (optind < argc) {
+        printf ("%s: no manifest, nothing to check it against\n", e->name);
+        bad++;
+      }
       continue;
     }
     ch_manifest_digest (&e->m, &algo, &want);
@@ -705,8 +962,9 @@ struct gc {
   uint64_t freed;
 };
 
-/* Remove NAME in DIR_FD (shown as WHERE/NAME), saying WHY; or say it would. */
-static void
+/* Remove NAME in DIR_FD (shown as WHERE/NAME), saying WHY; or say it
+ * would.  false if it could not be removed. */
+static bool
 drop (struct gc *g, int dir_fd, const char *where, const char *name, const char *why)
 {
   struct stat st;
@@ -717,37 +975,39 @@ drop (struct gc *g, int dir_fd, const char *where, const char *name, const char 
     printf ("would remove %s/%s: %s\n", where, name, why);
     g->removed++;
     g->freed += bytes;
-    return;
+    return true;
   }
   if (unlinkat (dir_fd, name, 0) < 0 && errno != ENOENT) {
     printf ("cannot remove %s/%s: %s\n", where, name, strerror (errno));
     g->failed++;
-    return;
+    return false;
   }
   printf ("removed %s/%s: %s\n", where, name, why);
   g->removed++;
   g->freed += bytes;
+  return true;
 }
 
 #define LOCK_NO_FILE (-2)           /* no lock file: nobody holds the lock */
 
 /* Nova's lock for entry NAME, if nobody holds it now: the fd; -1 when it
- * is held (or cannot be had: said on stdout).  A lock file gc had to
- * create is removed again by release(), so gc leaves none behind; with
- * --dry-run none is created (LOCK_NO_FILE: nobody can hold it). */
+ * is held (or cannot be had: said on stdout).  No lock file is created:
+ * where there is none, nobody holds the lock (LOCK_NO_FILE), and gc
+ * leaves no new files behind. */
 static int
-try_lock (struct gc *g, const char *name, bool *created)
+try_lock (struct gc *g, const char *name)
 {
   const struct ch_config *cfg = &g->cli->cfg;
   char leaf[CH_BASE_NAME_MAX + 64];
   struct stat st;
   int fd, dfd = open (cfg->lock_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  bool missing;
 
   snprintf (leaf, sizeof leaf, "%s%s", cfg->lock_prefix, name);
-  *created = dfd < 0 || fstatat (dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0;
+  missing = dfd < 0 || fstatat (dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0;
   if (dfd >= 0)
     close (dfd);
-  if (*created && g->dry_run)
+  if (missing)
     return LOCK_NO_FILE;
   if ((fd = ch_lock_entry (&g->try_cfg, name, NULL)) < 0) {
     if (ch_error_kind () != CH_ERR_TIMED_OUT) {
@@ -760,18 +1020,10 @@ try_lock (struct gc *g, const char *name, bool *created)
 }
 
 static void
-release (struct gc *g, const char *name, int fd, bool created)
+release (int fd)
 {
-  char path[CH_PATH_MAX];
-
-  if (fd < 0)
-    return;
-  if (created) {
-    snprintf (path, sizeof path, "%s/%s%s", g->cli->cfg.lock_dir, g->cli->cfg.lock_prefix,
-              name);
-    unlink (path);                     /* still held: nobody took it meanwhile */
-  }
-  ch_unlock (fd);
+  if (fd >= 0)
+    ch_unlock (fd);
 }
 
 static bool
@@ -801,7 +1053,6 @@ gc_manifests (struct gc *g, struct cache *c)
   while ((de = readdir (d)) != NULL) {
     char name[CH_BASE_NAME_MAX + 1];
     size_t n = strlen (de->d_name), m = strlen (CH_MANIFEST_SUFFIX);
-    bool created;
     int lk;
 
     if (de->d_name[0] == '.' || !is_manifest (de->d_name) || n - m >= sizeof name)
@@ -811,14 +1062,40 @@ gc_manifests (struct gc *g, struct cache *c)
     if (entry_exists (c->base_fd, name))
       continue;
     /* A fetch publishes the entry, then its manifest, under the lock. */
-    if ((lk = try_lock (g, name, &created)) == -1)
+    if ((lk = try_lock (g, name)) == -1)
       continue;
     if (!entry_exists (c->base_fd, name))
       drop (g, c->base_fd, base, de->d_name, "a manifest whose entry is gone");
-    release (g, name, lk, created);
+    release (lk);
   }
   closedir (d);
   return 0;
+}
+
+#define STALE_COPY_SEC 3600
+
+/* A COW-only snapshot's private copy, .<name>.cowherd-<pid>[.new], whose
+ * process is gone (killed under Nova's prlimit, say) and which nobody has
+ * touched for an hour (a pid seen from another pid namespace or host
+ * sharing _base can look dead). */
+static bool
+stale_copy (int dir_fd, const char *name)
+{
+  const char *p = name[0] == '.' ? strstr (name, ".cowherd-") : NULL;
+  struct stat st;
+  char *end;
+  long pid;
+
+  if (p == NULL)
+    return false;
+  errno = 0;
+  pid = strtol (p + 9, &end, 10);
+  if (errno || pid <= 0 || (*end && strcmp (end, ".new") != 0))
+    return false;
+  if (kill ((pid_t) pid, 0) == 0 || errno != ESRCH)
+    return false;
+  return fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG (st.st_mode) &&
+         time (NULL) - st.st_mtime >= STALE_COPY_SEC;
 }
 
 /* What builds left in _base/.cowherd-tmp (a process killed midway): each
@@ -842,9 +1119,12 @@ gc_temp (struct gc *g, struct cache *c)
     char name[CH_BASE_NAME_MAX + 1];
     size_t n = strcspn (de->d_name, ".");
     struct ch_base_name bn;
-    bool created;
     int lk;
 
+    if (stale_copy (dirfd (d), de->d_name)) {
+      drop (g, dirfd (d), where, de->d_name, "a COW-only snapshot's copy whose process is gone");
+      continue;
+    }
     if (de->d_name[0] == '.' || n == 0 || n >= sizeof name)
       continue;
     memcpy (name, de->d_name, n);
@@ -852,17 +1132,15 @@ gc_temp (struct gc *g, struct cache *c)
     ch_base_classify (name, &bn);
     if (bn.kind == CH_BASE_NONE || bn.kind == CH_BASE_TEMP)
       continue;                        /* not named after an entry: not ours to judge */
-    if ((lk = try_lock (g, name, &created)) == -1)
+    if ((lk = try_lock (g, name)) == -1)
       continue;                        /* a build is under way */
     drop (g, dirfd (d), where, de->d_name, "left by a build that did not finish");
-    release (g, name, lk, created);
+    release (lk);
   }
   closedir (d);
   return 0;
 }
 
-/* A COW-only snapshot's private copies in _base, .<name>.cowherd-<pid>[.new],
- * of a process that is gone (killed under Nova's prlimit, say). */
 static void
 gc_snapshot_copies (struct gc *g, struct cache *c)
 {
@@ -876,22 +1154,10 @@ gc_snapshot_copies (struct gc *g, struct cache *c)
     return;
   }
   rewinddir (d);                       /* a dup shares the offset of earlier reads */
-  while ((de = readdir (d)) != NULL) {
-    const char *p = de->d_name[0] == '.' ? strstr (de->d_name, ".cowherd-") : NULL;
-    char *end;
-    long pid;
-
-    if (p == NULL)
-      continue;
-    errno = 0;
-    pid = strtol (p + 9, &end, 10);
-    if (errno || pid <= 0 || (*end && strcmp (end, ".new") != 0))
-      continue;
-    if (kill ((pid_t) pid, 0) == 0 || errno == EPERM)
-      continue;                        /* still running */
-    drop (g, c->base_fd, g->cli->cfg.base_dir, de->d_name,
-          "a COW-only snapshot's copy whose process is gone");
-  }
+  while ((de = readdir (d)) != NULL)
+    if (stale_copy (c->base_fd, de->d_name))
+      drop (g, c->base_fd, g->cli->cfg.base_dir, de->d_name,
+            "a COW-only snapshot's copy whose process is gone");
   closedir (d);
 }
 
@@ -906,9 +1172,17 @@ gc_records (struct gc *g, struct cache *c)
     return -1;
   for (size_t i = 0; i < n; i++) {
     bool known = false;
+    struct stat st;
+    CLEANUP_FREE char *path = NULL;
 
     for (size_t k = 0; k < c->n_uuids && !known; k++)
       known = strncmp (names[i], c->uuids[k], 36) == 0;
+    /* A migration writes its record before libvirt defines the domain:
+     * one younger than the window a record licenses a prepare for is
+     * left alone. */
+    if (!known && asprintf (&path, "%s/incoming/%s", g->cli->cfg.state_dir, names[i]) >= 0 &&
+        stat (path, &st) == 0 && time (NULL) - st.st_mtime < CH_STATE_PREPARE_WINDOW_SEC)
+      known = true;
     if (!known) {
       if (g->dry_run) {
         printf ("would remove the record %s/incoming/%s: no such domain\n",
@@ -952,7 +1226,6 @@ gc_locks (struct gc *g, struct cache *c)
   while ((de = readdir (d)) != NULL) {
     const char *name = de->d_name + plen;
     enum ch_nova_class k;
-    bool created;
     int lk;
 
     if (strncmp (de->d_name, cfg->lock_prefix, plen) != 0 || strchr (name, '/'))
@@ -960,36 +1233,30 @@ gc_locks (struct gc *g, struct cache *c)
     k = ch_nova_classify (name);
     if ((k != CH_NOVA_ORIGINAL && k != CH_NOVA_RESIZED) || entry_exists (c->base_fd, name))
       continue;
-    if ((lk = try_lock (g, name, &created)) == -1)
+    if ((lk = try_lock (g, name)) == -1)
       continue;
+    /* Held while it goes, as Nova's cleanup does. */
     if (!entry_exists (c->base_fd, name))
       drop (g, dirfd (d), cfg->lock_dir, de->d_name, "the lock of an entry that is gone");
-    release (g, name, lk, created);
+    release (lk);
   }
   closedir (d);
   return 0;
 }
 
-/* Is entry NAME unused by every domain, checked again now (under its
- * lock)?  -1 with ch_error if the domains cannot be read. */
+/* Is entry NAME unused, checked again now (under its lock): the whole
+ * cache and every domain read anew.  1 unused; 0 used, gone, or not
+ * provably unused; -1 with ch_error if they cannot be read. */
 static int
-still_unused (const struct gc *g, const char *uri, int base_fd, const char *name)
+still_unused (const struct gc *g, const char *uri, const char *name)
 {
-  struct cache one = { .base_fd = -1 };
-  int r;
+  struct cache again = { .base_fd = -1 };
+  struct entry *e;
+  int r = -1;
 
-  one.v = calloc (1, sizeof *one.v);
-  if (one.v == NULL) {
-    ch_error ("out of memory");
-    return -1;
-  }
-  one.base_fd = dup (base_fd);
-  if (one.base_fd < 0 || add_entry (&one, name) < 0) {
-    cache_clear (&one);
-    return -1;
-  }
-  r = one.n == 0 ? 1 : domains (&g->cli->cfg, uri, &one) < 0 ? -1 : one.v[0].n_users == 0;
-  cache_clear (&one);
+  if (scan (&g->cli->cfg, &again) == 0 && domains (&g->cli->cfg, uri, &again) == 0)
+    r = again.blind[0] == '\0' && (e = find (&again, name)) != NULL && e->n_users == 0;
+  cache_clear (&again);
   return r;
 }
 
@@ -1004,19 +1271,18 @@ gc_unused (struct gc *g, struct cache *c, const char *uri, int64_t min_age)
     struct entry *e = &c->v[i];
     struct stat st;
     char why[96], age[32], mname[CH_BASE_NAME_MAX + sizeof CH_MANIFEST_SUFFIX];
-    bool created;
     int lk, unused;
 
     if (e->n_users || e->bn.kind == CH_BASE_NONE || e->bn.kind == CH_BASE_TEMP ||
         now - e->st.st_mtime < min_age)
       continue;
-    if ((lk = try_lock (g, e->name, &created)) == -1) {
+    if ((lk = try_lock (g, e->name)) == -1) {
       printf ("kept %s: in use (its lock is held)\n", e->name);
       continue;
     }
     /* A domain may have started on it while we looked, and Nova refreshes
      * what it uses: both again, now that nobody else can take it. */
-    unused = still_unused (g, uri, c->base_fd, e->name);
+    unused = still_unused (g, uri, e->name);
     if (unused < 0) {
       printf ("kept %s: %s\n", e->name, ch_last_error ());
       g->failed++;
@@ -1027,12 +1293,12 @@ gc_unused (struct gc *g, struct cache *c, const char *uri, int64_t min_age)
     else {
       human_age ((int64_t) (now - st.st_mtime), age, sizeof age);
       snprintf (why, sizeof why, "used by no domain, untouched for %s", age);
-      drop (g, c->base_fd, g->cli->cfg.base_dir, e->name, why);
       snprintf (mname, sizeof mname, "%s%s", e->name, CH_MANIFEST_SUFFIX);
-      if (!g->dry_run && entry_exists (c->base_fd, mname))
+      if (drop (g, c->base_fd, g->cli->cfg.base_dir, e->name, why) && !g->dry_run &&
+          entry_exists (c->base_fd, mname))
         drop (g, c->base_fd, g->cli->cfg.base_dir, mname, "its entry removed");
     }
-    release (g, e->name, lk, created);
+    release (lk);
   }
 }
 
@@ -1070,17 +1336,20 @@ gc (struct cli *cli, int argc, char *argv[])
     { "dry-run", no_argument, NULL, 'n' },
     { "unused-for", required_argument, NULL, 'u' },
     { "connect", required_argument, NULL, 'C' },
+    { "force", no_argument, NULL, 'f' },
     { 0 }
   };
   struct cache c = { .base_fd = -1 };
   struct gc g = { .cli = cli };
+  bool force = false;
   const char *uri = NULL;
   int64_t unused_for = -1;
   int o, r = -1;
 
-  while ((o = getopt_long (argc, argv, "nu:C:", opts, NULL)) != -1) {
+  while ((o = getopt_long (argc, argv, "nu:C:f", opts, NULL)) != -1) {
     switch (o) {
     case 'n': g.dry_run = true; break;
+    case 'f': force = true; break;
     case 'u':
       if ((unused_for = duration (optarg)) < 0) {
         fprintf (stderr, "cowherd cache gc: --unused-for %s: not a duration (90s, 15m, 12h, 7d)\n",
@@ -1093,7 +1362,19 @@ gc (struct cli *cli, int argc, char *argv[])
     }
   }
   if (optind != argc) {
-    fprintf (stderr, "usage: cowherd cache gc [--dry-run] [--unused-for DURATION] [--connect URI]\n");
+    fprintf (stderr, "usage: cowherd cache gc [--dry-run] [--unused-for DURATION [--force]] "
+             "[--connect URI]\n");
+    return 2;
+  }
+  /* Entries go only on hosts Nova does not age, and never younger than
+   * Nova's shortest age. */
+  if (unused_for >= 0 && unused_for < 3600) {
+    fprintf (stderr, "cowherd cache gc: --unused-for must be at least 1h\n");
+    return 2;
+  }
+  if (unused_for >= 0 && !force && access (NOVA_CONF, F_OK) == 0) {
+    fprintf (stderr, "cowherd cache gc: %s exists: Nova's cache manager ages this cache; "
+             "--unused-for is for hosts without Nova (--force to run it anyway)\n", NOVA_CONF);
     return 2;
   }
   if (cli_load_config (cli) < 0 || scan (&cli->cfg, &c) < 0 ||
@@ -1101,12 +1382,18 @@ gc (struct cli *cli, int argc, char *argv[])
     goto out;
   g.try_cfg = cli->cfg;
   g.try_cfg.lock_timeout = 0;
-  if (gc_manifests (&g, &c) < 0 || gc_temp (&g, &c) < 0 || gc_records (&g, &c) < 0 ||
-      gc_locks (&g, &c) < 0)
+  if (gc_locks (&g, &c) < 0 || gc_manifests (&g, &c) < 0 || gc_temp (&g, &c) < 0 ||
+      gc_records (&g, &c) < 0)
     goto out;
   gc_snapshot_copies (&g, &c);
-  if (unused_for >= 0)
-    gc_unused (&g, &c, uri, unused_for);
+  if (unused_for >= 0) {
+    if (c.blind[0]) {
+      printf ("no unused entry removed: who uses what is not fully known (%s)\n", c.blind);
+      g.failed++;
+    }
+    else
+      gc_unused (&g, &c, uri, unused_for);
+  }
   {
     char f[32];
 

@@ -73,7 +73,7 @@ cat "$tmp/ls.txt" >&2
 
 # expect NAME KIND USERS NOVA: one entry of the JSON listing.
 expect() {
-    "$PYTHON" - "$tmp/ls.json" "$@" <<'EOF' || die "cache ls: $2 is not as expected"
+    "$PYTHON" - "$tmp/ls.json" "$@" <<'EOF' || die "cache ls: $1 is not as expected"
 import json, sys
 doc = json.load(open(sys.argv[1]))
 name, kind, users, nova = sys.argv[2:6]
@@ -95,7 +95,7 @@ expect swap_64 swap vm1 in-use
 expect "$b" original - remove
 expect "${b}_10" resized - remove
 expect "$q" original vm2 in-use
-expect "$c" original vm2 remove
+expect "$c" original "_base/$q,vm2" remove
 expect notes.txt unknown - never
 expect "$s" snapshot - remove
 "$PYTHON" - "$tmp/ls.json" <<'EOF' || die "cache ls: the listing has other entries, or wrong totals"
@@ -151,12 +151,16 @@ printf '[hook]\nstate_dir = %s\n' "$tmp/state" >>"$COWHERD_CONF"
 mkdir -p -m 0700 "$tmp/state/incoming"
 : >"$tmp/state/incoming/$vm1_uuid"
 : >"$tmp/state/incoming/$(new_uuid)"
+touch -d '1 hour ago' "$tmp/state/incoming/"*
+young=$(new_uuid)
+: >"$tmp/state/incoming/$young"                # a migration's, just written: kept
 manifest "$a" "${sum%% *}"                      # kept: the entry is there
 printf '{}' >"$NOVA_BASE/$gone.cowherd.json"     # orphan
 mkdir -p "$NOVA_BASE/.cowherd-tmp" "$NOVA_LOCKS"
 head -c 4096 /dev/urandom >"$NOVA_BASE/.cowherd-tmp/$gone2.download"
 head -c 4096 /dev/urandom >"$NOVA_BASE/.cowherd-tmp/$busy.download"
 : >"$NOVA_BASE/.${busy}.part.cowherd-999999999"    # no such process
+touch -d '2 hours ago' "$NOVA_BASE/.${busy}.part.cowherd-999999999"
 : >"$NOVA_BASE/.${busy}.part.cowherd-$$"           # this shell: alive
 : >"$NOVA_LOCKS/nova-$gone" ; : >"$NOVA_LOCKS/nova-${gone}_20" ; : >"$NOVA_LOCKS/nova-swap_4096"
 : >"$NOVA_LOCKS/nova-$a"
@@ -179,28 +183,56 @@ for f in "$NOVA_BASE/$gone.cowherd.json" "$NOVA_BASE/.cowherd-tmp/$gone2.downloa
 done
 for f in "$NOVA_BASE/$a.cowherd.json" "$NOVA_BASE/.cowherd-tmp/$busy.download" \
          "$NOVA_BASE/.${busy}.part.cowherd-$$" "$NOVA_LOCKS/nova-swap_4096" "$NOVA_LOCKS/nova-$a" \
-         "$tmp/state/incoming/$vm1_uuid" "$NOVA_BASE/$b" "$NOVA_BASE/${b}_10"; do
+         "$tmp/state/incoming/$vm1_uuid" "$tmp/state/incoming/$young" \
+         "$NOVA_BASE/$b" "$NOVA_BASE/${b}_10"; do
     [ -e "$f" ] || die "cache gc removed $f"
 done
-[ "$(find "$tmp/state/incoming" -type f | wc -l)" = 1 ] || die "the gone domain's record was kept"
+[ "$(find "$tmp/state/incoming" -type f | wc -l)" = 2 ] || die "the gone domain's record was kept"
 grep -q "^6 removed, " "$tmp/gc" || die "cache gc's summary: $(tail -n 1 "$tmp/gc")"
 release_lock
 
 # --unused-for: <b> (2 days, unused) goes with its manifest; <c> (2 days,
-# vm2 needs it two levels down), <a>_1 (vm1's), <b>_10 (2 hours) stay.
-"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for 1d >"$tmp/gc" 2>&1 ||
+# vm2 needs it two levels down), <a>_1 (vm1's), <b>_10 (2 hours) stay, and
+# so does <p> (2 days), under the disk of an instance whose domain is not
+# defined yet (Nova makes the disk first).
+p=$(image_sha1 "$(new_uuid)")
+make_original "$NOVA_BASE/$p" 8
+building=$NOVA_INSTANCES/$(new_uuid)
+mkdir -p "$building"
+qemu-img create -q -f qcow2 -F raw -b "$NOVA_BASE/$p" "$building/disk" 8M
+touch -d '2 days ago' "$NOVA_BASE/$p"
+# (--force: python3-nova's nova.conf is on this machine; this host runs no Nova.)
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for 1d --force >"$tmp/gc" 2>&1 ||
     { cat "$tmp/gc" >&2; die "cache gc --unused-for 1d failed"; }
 cat "$tmp/gc" >&2
 [ ! -e "$NOVA_BASE/$b" ] && [ ! -e "$NOVA_BASE/$b.cowherd.json" ] ||
     die "cache gc --unused-for 1d kept $b or its manifest"
-for f in "$c" "$q" "${a}_1" "$a" "${b}_10" notes.txt swap_64 ephemeral_1_0706d66; do
+for f in "$c" "$q" "${a}_1" "$a" "${b}_10" "$p" notes.txt swap_64 ephemeral_1_0706d66; do
     [ -e "$NOVA_BASE/$f" ] || die "cache gc --unused-for 1d removed $f"
 done
-"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for 1h >"$tmp/gc" 2>&1 ||
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for 1h --force >"$tmp/gc" 2>&1 ||
     die "cache gc --unused-for 1h failed"
 [ ! -e "$NOVA_BASE/${b}_10" ] || die "cache gc --unused-for 1h kept ${b}_10"
 [ -e "$NOVA_BASE/$c" ] || die "cache gc --unused-for 1h removed $c, which vm2 needs"
 rc=0
 "$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for soon >"$tmp/gc" 2>&1 || rc=$?
 [ "$rc" = 2 ] || die "cache gc --unused-for soon: exit $rc, want 2"
+rc=0
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for 10m --force >"$tmp/gc" 2>&1 || rc=$?
+[ "$rc" = 2 ] || die "cache gc --unused-for 10m: exit $rc, want 2 (shorter than Nova's ages)"
+
+# A domain whose disk cannot be read: who uses what is not fully known, so
+# --unused-for removes nothing (exit 1, one line saying why).
+make_instance vm3 "$(new_uuid)" "$b_id" 64 root >"$tmp/vm3.xml"
+vm3_disk=$("$PYTHON" -c 'import re, sys; print(re.findall(r"file=.([^\x27\x22]*/disk)", open(sys.argv[1]).read())[0])' "$tmp/vm3.xml")
+rm -f "$vm3_disk"
+virsh -q define "$tmp/vm3.xml" >/dev/null
+touch -d '2 days ago' "$NOVA_BASE/$p"
+rm -rf "$building"
+rc=0
+"$COWHERD_CLI" --config "$COWHERD_CONF" cache gc --unused-for 1d --force >"$tmp/gc" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { cat "$tmp/gc" >&2; die "cache gc --unused-for with an unreadable chain: exit $rc, want 1"; }
+grep -q "^no unused entry removed: who uses what is not fully known (vm3: .*)\$" "$tmp/gc" ||
+    die "cache gc did not say why it removed nothing: $(cat "$tmp/gc")"
+[ -e "$NOVA_BASE/$p" ] || die "cache gc removed $p although it could not read every chain"
 note "cache ls, verify and gc as expected"

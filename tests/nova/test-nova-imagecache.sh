@@ -164,7 +164,7 @@ for e in json.load(open(sys.argv[1]))["entries"]:
 flagged=$("$PYTHON" -c 'import json, sys
 for e in json.load(open(sys.argv[1]))["entries"]:
     if e["nova"] == "remove" and e["used_by"]:
-        print(e["name"], ",".join(e["used_by"]))' "$tmp/ls.json")
+        print(e["name"], ",".join(sorted(e["used_by"])))' "$tmp/ls.json")
 
 # ---- Nova's pass ------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ removed=$(mtimes_names=$(cut -d' ' -f1 "$tmp/mtimes.before"); for f in $mtimes_n
     [ -e "$NOVA_BASE/$f" ] || echo "$f"; done | LC_ALL=C sort | tr '\n' ' ')
 [ "$predicted" = "$removed" ] ||
     die "cowherd cache ls predicted Nova would remove [ $predicted], Nova removed [ $removed]"
-[ "$flagged" = "$d vm6" ] || die "cowherd cache ls flagged [$flagged], want [$d vm6]"
+[ "$flagged" = "$d _base/$e,vm6" ] || die "cowherd cache ls flagged [$flagged], want [$d _base/$e,vm6]"
 want_set ".cowherd-tmp after" "$(ls_tmp)" swap_256
 # Lock files: removed with a removed original or resized entry, kept for a
 # removed ephemeral or swap entry (remove_lock=False), and for all else.
