@@ -37,7 +37,7 @@ usage (FILE *fp)
            "                               source, the domains using it, and what Nova's\n"
            "                               image cache manager will do with it\n"
            "  cache verify [ENTRY]...      re-hash entries against their manifests\n"
-           "  cache gc [--dry-run] [--unused-for DURATION]\n"
+           "  cache gc [--dry-run] [--unused-for DURATION [--force]]\n"
            "                               remove what cowherd left and nobody uses; with\n"
            "                               --unused-for, entries no domain uses either\n"
            "  send [--from OFFSET] BASE    a base's manifest and data extents on stdout: what\n"

@@ -140,18 +140,6 @@ HOLD_PATH=$tmp/hold-bin:$SHIM_PATH
 
 # ---- Nova on each host ---------------------------------------------------------------
 
-# poll_until SECONDS WHAT CMD...: run CMD every 50 ms until it succeeds;
-# fail after SECONDS.
-poll_until() {
-    local secs=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < secs * 20; i++)); do
-        "$@" && return 0
-        sleep 0.05
-    done
-    die "$what: not within $secs s"
-}
-
 # nova_start HOST [on_b]: snapshot_nova.py for HOST (a or b), requests
 # from the FIFO $tmp/HOST.in, answers in $tmp/HOST.out, its log in
 # $tmp/HOST.err.
