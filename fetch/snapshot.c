@@ -27,6 +27,7 @@
 #include "qcow2.h"
 #include "runcmd.h"
 #include "snapsign.h"
+#include "snaptop.h"
 
 struct key {
   uint8_t *bytes;
@@ -460,6 +461,41 @@ over (const struct ch_config *cfg, const struct taken *t, const char *backing, e
   return qemu_img (cfg, rebase);
 }
 
+/* Keep the snapshot's top beside the entry LEAF of _base made whole from
+ * it, WHOLE_FD (lib/snaptop.h): T's private copy, pointed at the original
+ * (header only), made durable and renamed to <sha1>.cowherd-top, then the
+ * record on the whole image.  Best effort: without it, Nova's later rebase
+ * of a disk onto the original is the full one. */
+static void
+keep_top (const struct ch_config *cfg, struct taken *t, const char *dir_path, const char *leaf,
+          int whole_fd)
+{
+  char top[CH_SNAPTOP_NAME_MAX], value[CH_SNAPTOP_RECORD_MAX];
+  struct ch_snaptop_record rec;
+  struct stat pst;
+
+  if (strcmp (dir_path, cfg->base_dir) != 0 || !ch_snaptop_name (leaf, top))
+    return;
+  ch_error_clear ();
+  errno = 0;
+  if (over (cfg, t, t->parent_path, t->pfmt) < 0 || fsync (t->tfd) < 0 ||
+      ch_sha256_fd (t->tfd, rec.sha256) < 0 || fstat (t->parent_fd, &pst) < 0 ||
+      renameat (t->dir_fd, t->tmp, t->dir_fd, top) < 0) {
+    ch_log (LOG_WARNING, "%s/%s: the snapshot's top is not kept: %s", dir_path, top,
+            ch_last_error ()[0] ? ch_last_error () : strerror (errno));
+    return;
+  }
+  close (t->tfd);
+  t->tfd = -1;
+  rec.parent_dev = (uint64_t) pst.st_dev;
+  rec.parent_ino = (uint64_t) pst.st_ino;
+  rec.parent_size = (uint64_t) pst.st_size;
+  ch_snaptop_format (&rec, value);
+  if (fsync (t->dir_fd) < 0 || fsetxattr (whole_fd, CH_SNAPTOP_XATTR, value, strlen (value), 0) < 0)
+    ch_log (LOG_WARNING, "%s/%s: the snapshot's top is kept but not recorded: %m", dir_path,
+            top);
+}
+
 int
 ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir_path,
                         const char *leaf)
@@ -484,8 +520,10 @@ ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir
       goto out;
   }
   nfd = openat (dir_fd, newn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (nfd >= 0)
+  if (nfd >= 0) {
     note_parent (nfd, &t.m);
+    keep_top (cfg, &t, dir_path, leaf, nfd);
+  }
   if (nfd < 0 || fchmod (nfd, t.st.st_mode & 0777) < 0 || fsync (nfd) < 0 ||
       renameat (dir_fd, newn, dir_fd, leaf) < 0 || fsync (dir_fd) < 0) {
     ch_error ("%s: %m", new_path);
@@ -605,6 +643,7 @@ ch_snapshot_to_raw (const struct ch_config *cfg, const char *src, const char *ds
       goto out;
   }
   note_parent (out, &t.m);
+  keep_top (cfg, &t, cfg->base_dir, leaf, out);
   if (fsync (out) < 0) {
     ch_error ("fsync %s: %m", dst);
     goto out;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -21,6 +22,8 @@
 #include "naming.h"
 #include "pathutil.h"
 #include "qcow2.h"
+#include "snapmark.h"
+#include "snaptop.h"
 
 
 /* One backing file: its path as QEMU will open it and the _base entry. */
@@ -257,6 +260,148 @@ ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
       r = lock_entries (cfg, &cur, &new, lock_fds, why, len);
       if (r)
         snprintf (why, len, "%s", proof);
+    }
+  }
+  backing_free (&cur);
+  backing_free (&new);
+  return r;
+}
+
+/* The virtual size of the entry open on FD: its qcow2 header's, or, raw,
+ * its length. */
+static bool
+entry_vsize (int fd, const struct stat *st, uint64_t *vsize)
+{
+  uint8_t magic[4];
+  struct ch_qcow2_info qi;
+
+  if (ch_read_full (fd, magic, sizeof magic, 0) != (ssize_t) sizeof magic ||
+      !ch_qcow2_is_qcow2 (magic, sizeof magic)) {
+    *vsize = (uint64_t) st->st_size;
+    return true;
+  }
+  if (ch_qcow2_read (fd, &qi) < 0)
+    return false;
+  *vsize = qi.virtual_size;
+  return true;
+}
+
+/* The snapshot's top kept beside CUR, checked against the record on CUR
+ * and against NEW: *TOP_PATH (malloc'd) on success. */
+static bool
+check_top (int base_fd, const char *base_dir, const struct backing *cur,
+           const struct backing *new, const char *new_fmt, int (*sha256_fd) (int, char[65]),
+           char **top_path, uint64_t *top_bytes, char *why, size_t len)
+{
+  char parent[CH_SHA1_HEX + 2], value[CH_SNAPTOP_RECORD_MAX], top[CH_SNAPTOP_NAME_MAX];
+  char sum[65];
+  struct ch_snaptop_record rec;
+  struct ch_qcow2_info tq;
+  struct backing tb = { .fd = -1 };
+  struct stat st;
+  CLEANUP_CLOSE int tfd = -1;
+  CLEANUP_FREE char *tpath = NULL;
+  uint64_t cur_vsize;
+  ssize_t n;
+  bool ok = false;
+
+  n = fgetxattr (cur->fd, CH_SNAP_XATTR, parent, sizeof parent);
+  if (n != CH_SHA1_HEX || memcmp (parent, new->leaf, CH_SHA1_HEX) != 0 ||
+      new->leaf[CH_SHA1_HEX] != '\0')
+    return ch_why (why, len, "%s was not made whole from a COW-only snapshot over %s",
+                   cur->leaf, new->leaf);
+  n = fgetxattr (cur->fd, CH_SNAPTOP_XATTR, value, sizeof value);
+  if (n <= 0 || !ch_snaptop_parse (value, (size_t) n, &rec))
+    return ch_why (why, len, "%s records no snapshot top", cur->leaf);
+  /* Cache entries are replaced by rename, never rewritten: the same inode
+   * of the same size is the original the top was checked over. */
+  if (rec.parent_dev != (uint64_t) new->st.st_dev || rec.parent_ino != (uint64_t) new->st.st_ino ||
+      rec.parent_size != (uint64_t) new->st.st_size)
+    return ch_why (why, len, "%s is not the file %s was made over", new->leaf, cur->leaf);
+  if (!ch_snaptop_name (cur->leaf, top))
+    return ch_why (why, len, "%s is not an original's name", cur->leaf);
+  if ((tpath = ch_path_join (base_dir, top)) == NULL)
+    return ch_why (why, len, "out of memory");
+  tfd = openat (base_fd, top, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (tfd < 0 || fstat (tfd, &st) < 0 || !S_ISREG (st.st_mode))
+    return ch_why (why, len, "the snapshot top %s: %s", tpath,
+                   tfd < 0 ? strerror (errno) : "not a regular file");
+  if (sha256_fd (tfd, sum) < 0)
+    return ch_why (why, len, "the snapshot top %s: %s", tpath, ch_last_error ());
+  if (strcmp (sum, rec.sha256) != 0)
+    return ch_why (why, len, "the snapshot top %s is not the one %s was made with", tpath,
+                   cur->leaf);
+  if (ch_qcow2_read (tfd, &tq) < 0)
+    return ch_why (why, len, "the snapshot top %s: %s", tpath, ch_last_error ());
+  if (tq.has_data_file || !tq.has_backing || !tq.has_backing_fmt ||
+      strcmp (tq.backing_fmt, new_fmt) != 0)
+    return ch_why (why, len, "the snapshot top %s does not stand on %s as %s", tpath, new->leaf,
+                   new_fmt);
+  if (!entry_vsize (cur->fd, &cur->st, &cur_vsize))
+    return ch_why (why, len, "%s: %s", cur->path, ch_last_error ());
+  if (tq.virtual_size != cur_vsize)
+    return ch_why (why, len, "the snapshot top %s is not the size of %s", tpath, cur->leaf);
+  /* Its backing file, as QEMU will open it, is the new backing file. */
+  if (open_backing (base_fd, base_dir, tpath, tq.backing, "top's", &tb, why, len)) {
+    if (tb.st.st_dev == new->st.st_dev && tb.st.st_ino == new->st.st_ino) {
+      *top_path = CH_STEAL (tpath);
+      *top_bytes = (uint64_t) st.st_blocks * 512;
+      ok = true;
+    }
+    else
+      ch_why (why, len, "the snapshot top %s stands on %s, not %s", top, tb.leaf, new->leaf);
+  }
+  backing_free (&tb);
+  return ok;
+}
+
+bool
+ch_rebase_via_top (const struct ch_config *cfg, const struct ch_rebase_case *c,
+                   int (*sha256_fd) (int fd, char hex[65]), int lock_fds[2], char **top_path,
+                   char *why, size_t len)
+{
+  const char *base_dir = cfg->base_dir;
+  struct backing cur = { .fd = -1 }, new = { .fd = -1 };
+  struct ch_qcow2_info qi;
+  CLEANUP_FREE char *image = NULL;
+  CLEANUP_CLOSE int img_fd = -1, base_fd = -1;
+  uint64_t top_bytes = 0;
+  bool r = false;
+
+  lock_fds[0] = lock_fds[1] = -1;
+  *top_path = NULL;
+  if (c->image_fmt && strcmp (c->image_fmt, "qcow2") != 0)
+    return ch_why (why, len, "the image format is %.32s, not qcow2", c->image_fmt);
+  if (c->new_fmt == NULL)
+    return ch_why (why, len, "no backing format given (-F)");
+  if (is_protocol (c->image))
+    return ch_why (why, len, "the image %.200s is not a plain file name", c->image);
+  if ((image = as_given (c->image)) == NULL)
+    return ch_why (why, len, "%s", ch_last_error ());
+  img_fd = open (image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (img_fd < 0)
+    return ch_why (why, len, "%.200s: %s", image, strerror (errno));
+  ch_error_clear ();
+  if (ch_qcow2_read (img_fd, &qi) < 0)
+    return ch_why (why, len, "%.200s: %s", image, ch_last_error ());
+  if (qi.has_data_file)
+    return ch_why (why, len, "%.200s has an external data file", image);
+  if (!qi.has_backing)
+    return ch_why (why, len, "%.200s has no backing file", image);
+  if ((base_fd = ch_open_dir (base_dir, false)) < 0)
+    return ch_why (why, len, "%s", ch_last_error ());
+  if (open_backing (base_fd, base_dir, image, qi.backing, "current", &cur, why, len) &&
+      open_backing (base_fd, base_dir, image, c->new_backing, "new", &new, why, len) &&
+      check_top (base_fd, base_dir, &cur, &new, c->new_fmt, sha256_fd, top_path, &top_bytes,
+                 why, len)) {
+    r = lock_entries (cfg, &cur, &new, lock_fds, why, len);
+    if (r)
+      snprintf (why, len, "%s was made whole from a COW-only snapshot over %s, whose top "
+                "(%" PRIu64 " bytes allocated) reads as %s over %s", cur.leaf, new.leaf,
+                top_bytes, cur.leaf, new.leaf);
+    else {
+      free (*top_path);
+      *top_path = NULL;
     }
   }
   backing_free (&cur);

@@ -49,4 +49,14 @@ struct ch_config;
 bool ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
                        int lock_fds[2], char *why, size_t len);
 
+/* True when C can be rebased through the top of the COW-only snapshot its
+ * current backing file was made whole from (snaptop.h): `rebase -u` onto
+ * *TOP_PATH (malloc'd; the caller frees it), then C's own safe rebase,
+ * which then compares only the clusters the top holds, gives the image
+ * C's safe rebase gives.  SHA256_FD hashes the top (libcrypto stays out of
+ * this module).  WHY and LOCK_FDS as for ch_rebase_proven. */
+bool ch_rebase_via_top (const struct ch_config *cfg, const struct ch_rebase_case *c,
+                        int (*sha256_fd) (int fd, char hex[65]), int lock_fds[2],
+                        char **top_path, char *why, size_t len);
+
 #endif
