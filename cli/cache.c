@@ -45,6 +45,7 @@
 #include "pathutil.h"
 #include "qcow2.h"
 #include "snapmark.h"
+#include "snaptop.h"
 #include "state.h"
 #include "virt.h"
 
@@ -654,8 +655,12 @@ judge (struct cache *c)
 static const char *
 kind_of (const struct entry *e)
 {
+  char entry[CH_SHA1_HEX + 1];
+
   if (e->snapshot_parent[0])
     return "snapshot";
+  if (ch_snaptop_is_top (e->name, entry))
+    return "snapshot top";
   switch (e->bn.kind) {
   case CH_BASE_ORIGINAL: return "original";
   case CH_BASE_RESIZED: return "resized";
@@ -1072,6 +1077,32 @@ gc_manifests (struct gc *g, struct cache *c)
   return 0;
 }
 
+/* Snapshot tops (lib/snaptop.h) whose entry is gone and that no disk's
+ * chain reaches (a rebase through the top interrupted after its first
+ * step leaves a disk over it).  Nothing is removed when who uses what is
+ * not fully known. */
+static void
+gc_tops (struct gc *g, struct cache *c)
+{
+  const char *base = g->cli->cfg.base_dir;
+
+  for (size_t i = 0; i < c->n; i++) {
+    const struct entry *e = &c->v[i];
+    char name[CH_SHA1_HEX + 1];
+    int lk;
+
+    if (!ch_snaptop_is_top (e->name, name) || entry_exists (c->base_fd, name) ||
+        e->n_users > 0 || c->blind[0])
+      continue;
+    /* The shim keeps a top while it makes the entry whole, under its lock. */
+    if ((lk = try_lock (g, name)) == -1)
+      continue;
+    if (!entry_exists (c->base_fd, name))
+      drop (g, c->base_fd, base, e->name, "a snapshot top whose entry is gone, used by no disk");
+    release (lk);
+  }
+}
+
 #define STALE_COPY_SEC 3600
 
 /* A COW-only snapshot's private copy, .<name>.cowherd-<pid>[.new], whose
@@ -1386,6 +1417,7 @@ gc (struct cli *cli, int argc, char *argv[])
       gc_records (&g, &c) < 0)
     goto out;
   gc_snapshot_copies (&g, &c);
+  gc_tops (&g, &c);
   if (unused_for >= 0) {
     if (c.blind[0]) {
       printf ("no unused entry removed: who uses what is not fully known (%s)\n", c.blind);

@@ -64,6 +64,14 @@ for e in json.load(sys.stdin):
         print(e["start"], e["length"], e["zero"], e["data"])'
 }
 
+# json_kind NAME: the kind `cowherd cache ls --json` (stdin) gives NAME.
+json_kind() {
+    "$PYTHON" -c 'import json, sys
+for e in json.load(sys.stdin)["entries"]:
+    if e["name"] == sys.argv[1]:
+        print(e["kind"])' "$1"
+}
+
 # ---- vm1: spawned, written, shelved ------------------------------------------------
 
 drv_ok a spawn vm1 "$IMAGE" 1
@@ -130,6 +138,19 @@ qemu-img compare -U -f qcow2 -F raw "$D3" "$tmp/before.raw" >/dev/null ||
     die "vm3's disk (full rebase) does not read as before the shelve"
 note "changed top: full rebase, logged: $(grep -F "rebase $D3 onto" "$COWHERD_LOG" | sed 's/.*: full/full/')"
 
+# ---- the top in cowherd cache ------------------------------------------------------
+
+out=$("$COWHERD_CLI" cache ls --json)
+[ "$(json_kind "$(basename "$ENTRY").cowherd-top" <<<"$out")" = "snapshot top" ] ||
+    die "cache ls: the top is listed as: $out"
 drv_ok a destroy vm3
 drv_ok a destroy vm1
+# Nova's cache manager removes the snapshot's entry once no instance
+# uses it; gc then removes the top with it.
+rm "$ENTRY"
+out=$("$COWHERD_CLI" cache gc)
+grep -qxF "removed $ENTRY.cowherd-top: a snapshot top whose entry is gone, used by no disk" \
+    <<<"$out" || die "cache gc: $out"
+[ ! -e "$ENTRY.cowherd-top" ] || die "cache gc left $ENTRY.cowherd-top"
+note "cache gc, the entry gone: removed the top"
 note "all cases as expected in $(since_s "$t_start") s"
