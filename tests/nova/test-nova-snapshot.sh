@@ -25,7 +25,8 @@
 #    missing with no id recorded, found by Glance's image_id_sha1
 #    property.  The entry is standalone, raw or qcow2 as configured, and
 #    reads as Nova's own flattened snapshot of the same disk (made without
-#    the shim); _base holds nothing else (no .part, .converted or
+#    the shim); _base holds the snapshot's top beside it
+#    (<sha1>.cowherd-top) and nothing else (no .part, .converted or
 #    .<x>.cowherd-*).
 # 3. Refused, with cowherd's one line in Nova's exception and nothing
 #    published: another cloud's key; one data byte changed after signing
@@ -563,7 +564,7 @@ boot_o1_missing() {
     b_clean
     boot "$c" shim "$2" "$3"
     booted "$c" "$2" "$3" "$4"
-    b_base_is "$c" "$ENTRY" "$s1" "$s1.cowherd.json"
+    b_base_is "$c" "$ENTRY" "$ENTRY.cowherd-top" "$s1" "$s1.cowherd.json"
     N1=$((N1 + 1))
     [ "$(glance_count_downloads "$o1")" = "$N1" ] || die "$c: Glance did not serve $o1 once more"
     [ "$(b_log_count "fetch $NOVA_BASE/$s1: image $o1 from $GLANCE_URL/v2/images/$o1/file")" = 1 ] ||
@@ -578,7 +579,7 @@ for force in 1 0; do
     cp --sparse=always "$A_BASE/$s1" "$B_BASE/$s1"
     boot "2a/$force" shim "$live_id" "$force"
     booted "2a/$force" "$live_id" "$force" "$tmp/live.flat"
-    b_base_is "2a/$force" "$ENTRY" "$s1"
+    b_base_is "2a/$force" "$ENTRY" "$ENTRY.cowherd-top" "$s1"
     [ "$(b_log_count "fetch ")" = 0 ] || die "2a/$force: the parent was fetched"
     note "2a live snapshot $live_id, force_raw_images=$force, parent cached on B:" \
         "_base/$ENTRY is $(entry_info "$B_BASE/$ENTRY"), reads as Nova's flattened snapshot" \
@@ -594,7 +595,7 @@ for force in 1 0; do
     b_clean
     boot "2c/$force" shim "$prop_id" "$force"
     booted "2c/$force" "$prop_id" "$force" "$tmp/prop.flat"
-    b_base_is "2c/$force" "$ENTRY" "$s2" "$s2.cowherd.json"
+    b_base_is "2c/$force" "$ENTRY" "$ENTRY.cowherd-top" "$s2" "$s2.cowherd.json"
     [ "$(b_log_count "fetch $NOVA_BASE/$s2: image $o2 from $GLANCE_URL/")" = 1 ] ||
         { cat "$B_LOG" >&2; die "2c/$force: the parent was not found by image_id_sha1"; }
     note "2c snapshot $prop_id, no image id recorded, force_raw_images=$force: Glance found $o2 by" \
@@ -682,7 +683,7 @@ for force in 1 0; do
     b_clean
     boot "5/$force" shim "$o3snap_id" "$force"
     booted "5/$force" "$o3snap_id" "$force" "$tmp/o3.flat"
-    b_base_is "5/$force" "$ENTRY" "$s3" "$s3.cowherd.json"
+    b_base_is "5/$force" "$ENTRY" "$ENTRY.cowherd-top" "$s3" "$s3.cowherd.json"
     [ "$(b_log_count "fetch $NOVA_BASE/$s3: image $o3 from $A_PEER$s3, ")" = 1 ] ||
         { cat "$B_LOG" >&2; die "5/$force: the parent did not come from the peer"; }
     cmp "$tmp/o3.raw" "$B_BASE/$s3" || die "5/$force: the parent from the peer is not the original"
