@@ -1,7 +1,7 @@
 """driver_unshelve.py GLANCE_URL NAME=PATH...: driver_serve.py's host,
-plus shelve and unshelve as the compute manager runs them, and "path
-NAME" to choose the PATH (one of the NAME=PATH arguments) the driver's
-qemu-img calls run with from then on."""
+plus shelve and unshelve as the compute manager runs them, "path NAME" to
+choose the PATH (one of the NAME=PATH arguments) the driver's qemu-img
+calls run with from then on, and "force_raw 0|1"."""
 import os
 import sys
 
@@ -15,6 +15,10 @@ PATHS = dict(a.split('=', 1) for a in sys.argv[2:])
 class Host(driverhost.Host):
     def v_path(self, name):
         os.environ['PATH'] = PATHS[name]
+
+    def v_force_raw(self, on):
+        """[DEFAULT] force_raw_images from then on."""
+        driverhost.CONF.set_override('force_raw_images', on == '1')
 
     def v_shelve(self, name, snap_name):
         """ComputeManager.shelve_instance then shelve_offload_instance:

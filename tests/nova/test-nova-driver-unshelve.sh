@@ -18,7 +18,9 @@
 # qemu-img (Nova's own safe rebase, the entry already whole) gets a disk
 # reading the same, with the same clusters allocated.  With the top
 # changed, the proof fails and Nova's full rebase runs, with the reason
-# logged, and the disk still reads as before.
+# logged, and the disk still reads as before.  With force_raw_images off
+# (the entry made whole in place, as qcow2), the same.  `cowherd cache`
+# lists the top, and gc removes it once its entry is gone.
 set -euo pipefail
 source "$(dirname "$0")/../integration/functions.sh"
 source "$(dirname "$0")/../integration/glance.sh"
@@ -138,12 +140,33 @@ qemu-img compare -U -f qcow2 -F raw "$D3" "$tmp/before.raw" >/dev/null ||
     die "vm3's disk (full rebase) does not read as before the shelve"
 note "changed top: full rebase, logged: $(grep -F "rebase $D3 onto" "$COWHERD_LOG" | sed 's/.*: full/full/')"
 
+# ---- force_raw_images off: the entry made whole in place, as qcow2 ----------------
+
+# Nova keeps the download as it is (qcow2) and its next qemu-img info of
+# the entry makes it whole in place (cowherd snapshot rebuild), which
+# keeps the top too.
+drv_ok a destroy vm3
+rm -f "$ENTRY" "$ENTRY.cowherd-top"
+drv_ok a force_raw 0
+: >"$COWHERD_LOG"
+drv_ok a unshelve vm1 vm4 4
+read -r _ U4 <<<"$RESULT"
+D4=$(disk_of "$U4")
+drv_ok a force_raw 1
+[ "$(qemu-img info -U --output=json "$ENTRY" | "$PYTHON" -c 'import json, sys
+print(json.load(sys.stdin)["format"])')" = qcow2 ] || die "force_raw_images off: $ENTRY is not qcow2"
+[ "$(log_count "rebase $D4 onto $ORIG: through the snapshot top $ENTRY.cowherd-top:")" = 1 ] ||
+    { show_log; die "force_raw_images off: the rebase did not go through the snapshot top"; }
+qemu-img compare -U -f qcow2 -F raw "$D4" "$tmp/before.raw" >/dev/null ||
+    die "vm4's disk (force_raw_images off) does not read as before the shelve"
+note "force_raw_images off: the qcow2 entry made whole in place, rebased through its top"
+
 # ---- the top in cowherd cache ------------------------------------------------------
 
 out=$("$COWHERD_CLI" cache ls --json)
 [ "$(json_kind "$(basename "$ENTRY").cowherd-top" <<<"$out")" = "snapshot top" ] ||
     die "cache ls: the top is listed as: $out"
-drv_ok a destroy vm3
+drv_ok a destroy vm4
 drv_ok a destroy vm1
 # Nova's cache manager removes the snapshot's entry once no instance
 # uses it; gc then removes the top with it.
