@@ -21,6 +21,14 @@
 DRV_DIR=
 DRV_REQ=0
 
+# driver_requires: skip unless Nova's libvirt driver imports (python3-nova
+# and python3-libvirt; scripts/setup.sh installs both).
+driver_requires() {
+    nova_requires
+    "$PYTHON" -c 'import libvirt, nova.virt.libvirt.driver' 2>/dev/null ||
+        skip "Nova's libvirt driver does not import (install python3-libvirt)"
+}
+
 # driver_start HOST SCRIPT ARGS...
 DRV_WRAP=()
 driver_start() {

@@ -38,17 +38,17 @@ nova_shim_off() {
     NOVA_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 }
 
-# qemu_img_recorder DIR LOG: the real qemu-img behind a recorder that
-# appends each call's argv to LOG (one line, arguments NUL-free and
-# space-separated), then execs /usr/bin/qemu-img with it unchanged.
-# Point the shim at it with [tools] real_qemu_img, or put DIR first in
-# NOVA_PATH: both paths then leave the same trace.
+# qemu_img_recorder DIR LOG [PROGRAM]: the real qemu-img (or PROGRAM, e.g.
+# cowherd's shim) behind a recorder that appends each call's argv to LOG
+# (one line, arguments NUL-free and space-separated), then execs it with
+# them unchanged.  Point the shim at it with [tools] real_qemu_img, or put
+# DIR first in NOVA_PATH: both paths then leave the same trace.
 qemu_img_recorder() {
     mkdir -p "$1"
     cat >"$1/qemu-img" <<REC
 #!/bin/bash
 printf '%s\n' "\$*" >>"$2"
-exec /usr/bin/qemu-img "\$@"
+exec ${3:-/usr/bin/qemu-img} "\$@"
 REC
     chmod +x "$1/qemu-img"
 }

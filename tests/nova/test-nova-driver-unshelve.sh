@@ -29,7 +29,7 @@ source "$(dirname "$0")/driver.sh"
 private_ns "$@"
 requires qemu-img qemu-io virsh cmp
 requires_built COWHERD_CLI COWHERD_SHIM
-nova_requires
+driver_requires
 
 t_start=$EPOCHREALTIME
 mktempdir tmp
