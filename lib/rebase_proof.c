@@ -192,6 +192,34 @@ lock_entries (const struct ch_config *cfg, const struct backing *cur, const stru
   return true;
 }
 
+/* C's image, opened as qemu-img will open it: a qcow2 with a backing file
+ * and no data file.  *IMAGE (malloc'd) its absolute path, *IMG_FD open,
+ * *ST and *QI its inode and header.  False with the reason in WHY. */
+static bool
+open_image (const struct ch_rebase_case *c, char **image, int *img_fd, struct stat *st,
+            struct ch_qcow2_info *qi, char *why, size_t len)
+{
+  if (c->image_fmt && strcmp (c->image_fmt, "qcow2") != 0)
+    return ch_why (why, len, "the image format is %.32s, not qcow2", c->image_fmt);
+  if (c->new_fmt == NULL)
+    return ch_why (why, len, "no backing format given (-F)");
+  if (is_protocol (c->image))
+    return ch_why (why, len, "the image %.200s is not a plain file name", c->image);
+  if ((*image = as_given (c->image)) == NULL)
+    return ch_why (why, len, "%s", ch_last_error ());
+  *img_fd = open (*image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (*img_fd < 0)
+    return ch_why (why, len, "%.200s: %s", *image, strerror (errno));
+  ch_error_clear ();
+  if (fstat (*img_fd, st) < 0 || ch_qcow2_read (*img_fd, qi) < 0)
+    return ch_why (why, len, "%.200s: %s", *image, ch_last_error ());
+  if (qi->has_data_file)
+    return ch_why (why, len, "%.200s has an external data file", *image);
+  if (!qi->has_backing)
+    return ch_why (why, len, "%.200s has no backing file", *image);
+  return true;
+}
+
 bool
 ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
                   int lock_fds[2], char *why, size_t len)
@@ -205,27 +233,11 @@ ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
   CLEANUP_CLOSE int img_fd = -1, base_fd = -1;
   bool r = false;
 
-  if (c->image_fmt && strcmp (c->image_fmt, "qcow2") != 0)
-    return ch_why (why, len, "the image format is %.32s, not qcow2", c->image_fmt);
-  if (c->new_fmt == NULL)
-    return ch_why (why, len, "no backing format given (-F)");
+  lock_fds[0] = lock_fds[1] = -1;
+  if (!open_image (c, &image, &img_fd, &img_st, &qi, why, len))
+    return false;
   if (strcmp (c->new_fmt, "raw") != 0)
     return ch_why (why, len, "the new backing format is %.32s, not raw", c->new_fmt);
-  lock_fds[0] = lock_fds[1] = -1;
-  if (is_protocol (c->image))
-    return ch_why (why, len, "the image %.200s is not a plain file name", c->image);
-  if ((image = as_given (c->image)) == NULL)
-    return ch_why (why, len, "%s", ch_last_error ());
-  img_fd = open (image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (img_fd < 0)
-    return ch_why (why, len, "%.200s: %s", image, strerror (errno));
-  ch_error_clear ();
-  if (fstat (img_fd, &img_st) < 0 || ch_qcow2_read (img_fd, &qi) < 0)
-    return ch_why (why, len, "%.200s: %s", image, ch_last_error ());
-  if (qi.has_data_file)
-    return ch_why (why, len, "%.200s has an external data file", image);
-  if (!qi.has_backing)
-    return ch_why (why, len, "%.200s has no backing file", image);
   if (!qi.has_backing_fmt || strcmp (qi.backing_fmt, "raw") != 0)
     return ch_why (why, len, "the current backing format is %s, not raw",
                    qi.has_backing_fmt ? qi.backing_fmt : "not recorded");
@@ -363,6 +375,7 @@ ch_rebase_via_top (const struct ch_config *cfg, const struct ch_rebase_case *c,
   const char *base_dir = cfg->base_dir;
   struct backing cur = { .fd = -1 }, new = { .fd = -1 };
   struct ch_qcow2_info qi;
+  struct stat img_st;
   CLEANUP_FREE char *image = NULL;
   CLEANUP_CLOSE int img_fd = -1, base_fd = -1;
   uint64_t top_bytes = 0;
@@ -370,24 +383,8 @@ ch_rebase_via_top (const struct ch_config *cfg, const struct ch_rebase_case *c,
 
   lock_fds[0] = lock_fds[1] = -1;
   *top_path = NULL;
-  if (c->image_fmt && strcmp (c->image_fmt, "qcow2") != 0)
-    return ch_why (why, len, "the image format is %.32s, not qcow2", c->image_fmt);
-  if (c->new_fmt == NULL)
-    return ch_why (why, len, "no backing format given (-F)");
-  if (is_protocol (c->image))
-    return ch_why (why, len, "the image %.200s is not a plain file name", c->image);
-  if ((image = as_given (c->image)) == NULL)
-    return ch_why (why, len, "%s", ch_last_error ());
-  img_fd = open (image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (img_fd < 0)
-    return ch_why (why, len, "%.200s: %s", image, strerror (errno));
-  ch_error_clear ();
-  if (ch_qcow2_read (img_fd, &qi) < 0)
-    return ch_why (why, len, "%.200s: %s", image, ch_last_error ());
-  if (qi.has_data_file)
-    return ch_why (why, len, "%.200s has an external data file", image);
-  if (!qi.has_backing)
-    return ch_why (why, len, "%.200s has no backing file", image);
+  if (!open_image (c, &image, &img_fd, &img_st, &qi, why, len))
+    return false;
   if ((base_fd = ch_open_dir (base_dir, false)) < 0)
     return ch_why (why, len, "%s", ch_last_error ());
   if (open_backing (base_fd, base_dir, image, qi.backing, "current", &cur, why, len) &&
