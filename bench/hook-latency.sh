@@ -43,11 +43,7 @@ die() {
 [ "$(id -u)" = 0 ] || die "must run as root (it uses a private mount namespace)"
 
 # ---- outside: re-exec in a private mount namespace --------------------------
-if [ -z "${COWHERD_BENCH_NS:-}" ]; then
-    command -v unshare >/dev/null || die "unshare missing (util-linux)"
-    exec env COWHERD_BENCH_NS=1 unshare --mount --propagation private \
-        bash "$self" "$@" </dev/null
-fi
+bench_private_ns "$self" "$@"
 
 # ---- inside the namespace ----------------------------------------------------
 for c in gcc qemu-img truncate mount umount; do
@@ -73,34 +69,12 @@ hyperfine)
 *) die "TIMER must be loop or hyperfine" ;;
 esac
 
-tmp=
-mounted=()
-cleanup() {
-    local i
-    set +e
-    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-        umount "${mounted[i]}" || echo "warning: umount ${mounted[i]} failed" >&2
-    done
-    [ -z "$tmp" ] || rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-tmp=$(mktemp -d /tmp/cowherd-bench.XXXXXX)
+bench_scratch /tmp/cowherd-bench.XXXXXX
+tmp=$BENCH_TMP
 
 # A private /etc/cowherd.  Mounts made here stay in this namespace.
 mkdir "$tmp/etc-cowherd"
-if [ ! -d /etc/cowherd ]; then
-    mkdir "$tmp/etc-upper" "$tmp/etc-work"
-    mount -t overlay overlay \
-        -o "lowerdir=/etc,upperdir=$tmp/etc-upper,workdir=$tmp/etc-work" /etc ||
-        die "/etc/cowherd does not exist and a private overlay over /etc failed"
-    mounted+=(/etc)
-    mkdir /etc/cowherd
-fi
-mount --bind "$tmp/etc-cowherd" /etc/cowherd
-mounted+=(/etc/cowherd)
+bench_etc_cowherd "$tmp/etc-cowherd"
 
 # ---- the Nova instance: 4 file disks, chains whole ---------------------------
 inst=$tmp/nova/instances

@@ -94,11 +94,7 @@ note() {
 [ "$(id -u)" = 0 ] || die "must run as root (it uses a private mount namespace)"
 
 # ---- outside: re-exec in a private mount namespace --------------------------
-if [ -z "${COWHERD_BENCH_NS:-}" ]; then
-    command -v unshare >/dev/null || die "unshare missing (util-linux)"
-    exec env COWHERD_BENCH_NS=1 unshare --mount --propagation private \
-        bash "$self" "$@" </dev/null
-fi
+bench_private_ns "$self" "$@"
 
 # ---- inside the namespace ----------------------------------------------------
 for c in qemu-img qemu-io cp sync cmp truncate dd head sha1sum awk mount umount; do
@@ -127,22 +123,8 @@ done
 PYTHON=/usr/bin/python3
 command -v gcc >/dev/null || die "gcc is needed (bench/spawn-timer.c and the trampoline)"
 
-tmp=
-mounted=()
-cleanup() {
-    local i
-    set +e
-    cd /
-    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-        umount "${mounted[i]}" || echo "warning: umount ${mounted[i]} failed" >&2
-    done
-    [ -z "$tmp" ] || rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-tmp=$(mktemp -d /tmp/cowherd-bench-sr.XXXXXX)
+bench_scratch /tmp/cowherd-bench-sr.XXXXXX
+tmp=$BENCH_TMP
 
 # Space, for the biggest fixture (one at a time): its data three times (the
 # original and its two sized copies, sparse), the pristine disk, the one
@@ -163,16 +145,7 @@ avail=$(df --output=avail -B1 "$tmp" | tail -n 1)
         "have $((avail / gib)) GiB (FIXTURES=4 needs about 5 GiB)"
 
 # A private /etc/cowherd.  Mounts made here stay in this namespace.
-if [ ! -d /etc/cowherd ]; then
-    mkdir "$tmp/etc-upper" "$tmp/etc-work"
-    mount -t overlay overlay \
-        -o "lowerdir=/etc,upperdir=$tmp/etc-upper,workdir=$tmp/etc-work" /etc ||
-        die "/etc/cowherd does not exist and a private overlay over /etc failed"
-    mounted+=(/etc)
-    mkdir /etc/cowherd
-fi
-mount -t tmpfs -o size=1m,mode=0755 cowherd-bench /etc/cowherd
-mounted+=(/etc/cowherd)
+bench_etc_cowherd
 
 inst=$tmp/instances
 base=$inst/_base

@@ -62,9 +62,7 @@ die() { echo "unshelve: $*" >&2; exit 1; }
 note() { echo "unshelve: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (it uses a private mount namespace)"
-if [ -z "${COWHERD_BENCH_NS:-}" ]; then
-    exec env COWHERD_BENCH_NS=1 unshare --mount --propagation private bash "$self" "$@" </dev/null
-fi
+bench_private_ns "$self" "$@"
 for c in qemu-img qemu-io dd truncate sha1sum awk mount umount; do
     command -v "$c" >/dev/null || die "$c missing"
 done
@@ -77,27 +75,11 @@ grep -q '"/etc/cowherd/cowherd.conf"' "$builddir/cowherd-build.h" ||
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number"
 read -r -a tops <<<"$tops"
 
-tmp=
-mounted=()
-cleanup() {
-    local i
-    set +e
-    cd /
-    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[i]}"; done
-    [ -z "$tmp" ] || rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
-tmp=$(mktemp -d /var/tmp/cowherd-bench-unshelve.XXXXXX)
+bench_scratch /var/tmp/cowherd-bench-unshelve.XXXXXX
+tmp=$BENCH_TMP
 [ "$(df --output=avail -B1 "$tmp" | tail -n 1)" -gt $((6 << 30)) ] || die "need 6 GiB free in /var/tmp"
 
-if [ ! -d /etc/cowherd ]; then
-    mkdir "$tmp/etc-upper" "$tmp/etc-work"
-    mount -t overlay overlay -o "lowerdir=/etc,upperdir=$tmp/etc-upper,workdir=$tmp/etc-work" /etc
-    mounted+=(/etc)
-    mkdir /etc/cowherd
-fi
-mount -t tmpfs -o size=1m,mode=0755 cowherd-bench /etc/cowherd
-mounted+=(/etc/cowherd)
+bench_etc_cowherd
 inst=$tmp/instances
 base=$inst/_base
 log=$tmp/cowherd.log
