@@ -7,6 +7,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "json.h"
+#include "naming.h"
 
 /* Nesting in Glance's answers: json-c's default limit, ample for them. */
 #define JSON_DEPTH (JSON_TOKENER_DEFAULT_DEPTH - 1)
@@ -127,7 +128,7 @@ ch_glance_parse_list (const char *body, size_t len, const char *sha1,
   const char *what = "Glance image list";
   CLEANUP_JSON json_object *j = NULL;
   json_object *images;
-  size_t found = 0;
+  size_t found = 0, snapshots = 0;
   int r;
 
   if ((j = ch_json_parse (body, len, CH_HTTP_JSON_MAX, JSON_DEPTH, what)) == NULL)
@@ -140,17 +141,35 @@ ch_glance_parse_list (const char *body, size_t len, const char *sha1,
   }
   for (size_t i = 0; i < json_object_array_length (images); i++) {
     json_object *img = json_object_array_get_idx (images, i);
-    const char *st, *iv;
+    const char *st, *iv, *type;
+    char h[CH_SHA1_HEX + 1];
 
     /* An entry of another shape is not the image sought. */
     if ((st = ch_json_peek_string (img, "status")) == NULL || strcmp (st, "active") != 0 ||
         (iv = ch_json_peek_string (img, "id")) == NULL || !ch_glance_valid_id (iv))
       continue;
+    /* The image whose id is the name's is the original itself. */
+    if (ch_image_id_sha1 (iv, h) == 0 && strcmp (h, sha1) == 0) {
+      strcpy (id, iv);
+      return 0;
+    }
+    /* Nova's snapshots (and shelve images) inherit every image property
+     * of the instance's image, this one too: they stand on the original,
+     * they are not it. */
+    if ((type = ch_json_peek_string (img, "image_type")) != NULL &&
+        strcmp (type, "snapshot") == 0) {
+      snapshots++;
+      continue;
+    }
     if (found++ == 0)
       strcpy (id, iv);
   }
   if (found == 0) {
-    ch_error ("no active image in Glance has image_id_sha1=%s", sha1);
+    if (snapshots > 0)
+      ch_error ("no active image in Glance has image_id_sha1=%s but %zu Nova snapshots "
+                "of it", sha1, snapshots);
+    else
+      ch_error ("no active image in Glance has image_id_sha1=%s", sha1);
     return -1;
   }
   if (found > 1) {

@@ -28,9 +28,12 @@ bool ch_glance_valid_id (const char *s);
 int ch_glance_show (const struct ch_http *h, const char *url, const char *id,
                     struct ch_glance_image *img);
 
-/* Find the one active image whose property image_id_sha1 is SHA1 (the
- * scheme operators use for snapshots' bases).  0 with ID filled, or -1
- * with ch_error (none, several, errors). */
+/* Find the active image whose property image_id_sha1 is SHA1 (the scheme
+ * operators use for snapshots' bases): the one whose id hashes to SHA1
+ * (the original itself), else the one image that is not a Nova snapshot
+ * (image_type "snapshot": Nova's snapshots inherit the property from
+ * the instance's image).  0 with ID filled, or -1 with ch_error (none,
+ * several, errors). */
 int ch_glance_find_by_sha1 (const struct ch_http *h, const char *url, const char *sha1,
                             char id[CH_IMAGE_ID_MAX + 1]);
 

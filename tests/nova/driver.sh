@@ -24,9 +24,9 @@ DRV_REQ=0
 # driver_requires: skip unless Nova's libvirt driver imports (python3-nova
 # and python3-libvirt; scripts/setup.sh installs both).
 driver_requires() {
-    nova_requires
+    requires "$PYTHON"
     "$PYTHON" -c 'import libvirt, nova.virt.libvirt.driver' 2>/dev/null ||
-        skip "Nova's libvirt driver does not import (install python3-libvirt)"
+        skip "Nova's libvirt driver does not import (install python3-nova, python3-libvirt)"
 }
 
 # driver_start HOST SCRIPT ARGS...
@@ -36,6 +36,7 @@ driver_start() {
     shift
     [ -n "$DRV_DIR" ] || { DRV_DIR=$(mktemp -d); cleanup_fn rm -rf "$DRV_DIR"; }
     mkfifo "$DRV_DIR/$h.in"
+    : >"$DRV_DIR/$h.out"
     "${DRV_WRAP[@]}" env -i PATH="$NOVA_PATH" LANG=C.UTF-8 PYTHONPATH="$NOVA_DIR" \
         PYTHONDONTWRITEBYTECODE=1 NOVA_INSTANCES="$NOVA_INSTANCES" "$PYTHON" "$@" \
         <>"$DRV_DIR/$h.in" >"$DRV_DIR/$h.out" 2>"$DRV_DIR/$h.err" &

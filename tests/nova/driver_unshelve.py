@@ -41,8 +41,9 @@ class Host(driverhost.Host):
         a second instance unshelved from the same snapshot."""
         inst = self._inst(name)
         if new_name:
-            other = driverhost.instance(inst.system_metadata['image_base_image_ref'], new_name,
-                                        root_gb=inst.root_gb, db_id=int(db_id))
+            base = inst.system_metadata['image_base_image_ref']
+            other = driverhost.instance(base, new_name, root_gb=inst.root_gb,
+                                        image=self.images.get(self.ctx, base), db_id=int(db_id))
             other.system_metadata['shelved_image_id'] = inst.system_metadata['shelved_image_id']
             other.vm_state = vm_states.SHELVED_OFFLOADED
             self.instances[new_name] = inst = other

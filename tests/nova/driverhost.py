@@ -71,21 +71,23 @@ def flavor(root_gb=1, ephemeral_gb=0, swap_mb=0, memory_mb=64, name='m1.cowherd'
 
 
 def image_meta(image_id, disk_format='raw', size=0, name=None):
-    """Glance's view of an image, as the API hands it to the compute
-    manager (only the fields spawn reads)."""
+    """An image record as Glance gives it, without properties (only the
+    fields spawn reads)."""
     return {'id': image_id, 'name': name or image_id, 'disk_format': disk_format,
             'container_format': 'bare', 'size': size, 'min_disk': 0, 'min_ram': 0,
             'status': 'active', 'properties': {}}
 
 
 def instance(image_id, name, root_gb=1, ephemeral_gb=0, swap_mb=0, uuid=None,
-             disk_format='raw', size=0, db_id=1):
+             image=None, db_id=1):
     """An Instance as the compute manager has it when it calls spawn:
-    booted from IMAGE_ID, system metadata from the image (as the API makes
-    it), in vm_state BUILDING.  DB_ID gives the libvirt domain name,
-    instance-<DB_ID in hex>."""
+    booted from IMAGE_ID, whose record in Glance is IMAGE (default: one
+    without properties), its system metadata made from it as Nova's API
+    makes it (ComputeAPI._populate_instance_for_create: every property
+    becomes image_<key>), in vm_state BUILDING.  DB_ID gives the libvirt
+    domain name, instance-<DB_ID in hex>."""
     fl = flavor(root_gb=root_gb, ephemeral_gb=ephemeral_gb, swap_mb=swap_mb)
-    meta = image_meta(image_id, disk_format=disk_format, size=size)
+    meta = image or image_meta(image_id)
     sysmeta = nova_utils.get_system_metadata_from_image(meta, fl)
     sysmeta['image_base_image_ref'] = image_id
     inst = objects.Instance(
@@ -99,7 +101,8 @@ def instance(image_id, name, root_gb=1, ephemeral_gb=0, swap_mb=0, uuid=None,
         power_state=power_state.NOSTATE, numa_topology=None, pci_requests=None,
         pci_devices=objects.PciDeviceList(objects=[]), ephemeral_key_uuid=None,
         trusted_certs=None, resources=None, vcpu_model=None, migration_context=None,
-        keypairs=objects.KeyPairList(objects=[]), device_metadata=None, tags=objects.TagList(objects=[]),
+        keypairs=objects.KeyPairList(objects=[]), device_metadata=None,
+        tags=objects.TagList(objects=[]),
         services=objects.ServiceList(objects=[]), launched_at=None, os_type=None,
         architecture=None, availability_zone=None, locked=False, cell_name=None,
         info_cache=objects.InstanceInfoCache(network_info=network_model.NetworkInfo([])),
@@ -153,9 +156,11 @@ class Host:
         return self.instances[name]
 
     def v_spawn(self, name, image_id, db_id, root_gb='1', ephemeral_gb='0', swap_mb='0'):
-        """ComputeManager._build_and_run_instance: spawn, power on."""
+        """ComputeManager._build_and_run_instance: spawn, power on; the
+        instance made from the image's record in Glance."""
         inst = instance(image_id, name, root_gb=int(root_gb), ephemeral_gb=int(ephemeral_gb),
-                        swap_mb=int(swap_mb), db_id=int(db_id))
+                        swap_mb=int(swap_mb), image=self.images.get(self.ctx, image_id),
+                        db_id=int(db_id))
         self.instances[name] = inst
         self.drv.spawn(self.ctx, inst, inst.image_meta, [], None, {}, network_info=[])
         inst.vm_state = vm_states.ACTIVE
@@ -163,14 +168,15 @@ class Host:
         return '%s %s' % (inst.name, inst.uuid)
 
     def v_snapshot(self, name, snap_name):
-        """ComputeAPI.snapshot creates the image record in Glance (queued),
-        then ComputeManager.snapshot_instance calls driver.snapshot, which
+        """ComputeAPI.snapshot creates the image record in Glance (queued)
+        with compute_utils.create_image, which gives it the instance's
+        image properties (all but [DEFAULT]
+        non_inheritable_image_properties); then
+        ComputeManager.snapshot_instance calls driver.snapshot, which
         uploads the image's data.  Returns the new image's id."""
+        from nova.compute import utils as compute_utils
         inst = self._inst(name)
-        meta = self.images.create(self.ctx, {
-            'name': snap_name, 'is_public': False, 'container_format': 'bare',
-            'properties': {'image_type': 'snapshot', 'instance_uuid': inst.uuid,
-                           'base_image_ref': inst.image_ref}})
+        meta = compute_utils.create_image(self.ctx, inst, snap_name, 'snapshot', self.images)
         self.drv.snapshot(self.ctx, inst, meta['id'], lambda *a, **kw: None)
         return meta['id']
 
