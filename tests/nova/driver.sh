@@ -10,13 +10,18 @@
 #                                       DRV_WRAP before it, if set (e.g. a
 #                                       function entering another host's
 #                                       namespaces); waits until it is ready
+#                                       (driver_launch and driver_ready: the
+#                                       two halves)
 #   drv a VERB ARGS...                  one request; ANSWER is the answer
 #                                       ("done [RESULT]" or "error ...")
 #   drv_ok a VERB ARGS...               the request must succeed; RESULT
 #                                       is what it returned
+#   drv_send / drv_wait / drv_wait_ok   the halves of drv and drv_ok, for
+#                                       requests to two hosts at once
 #
 # The driver's log (Nova's warnings and each failed request's traceback)
-# is $DRV_DIR/<host>.err.  Each python is stopped by pid at exit.
+# is $DRV_DIR/<host>.err.  Each python is stopped by pid at exit, and
+# waited for.
 
 DRV_DIR=
 DRV_REQ=0
@@ -29,10 +34,11 @@ driver_requires() {
         skip "Nova's libvirt driver does not import (install python3-nova, python3-libvirt)"
 }
 
-# driver_start HOST SCRIPT ARGS...
+# driver_launch HOST SCRIPT ARGS...: start it, not waiting for Nova's
+# import (driver_ready HOST waits); driver_start: both.
 DRV_WRAP=()
-driver_start() {
-    local h=$1 pid
+driver_launch() {
+    local h=$1
     shift
     [ -n "$DRV_DIR" ] || { DRV_DIR=$(mktemp -d); cleanup_fn rm -rf "$DRV_DIR"; }
     mkfifo "$DRV_DIR/$h.in"
@@ -40,45 +46,83 @@ driver_start() {
     "${DRV_WRAP[@]}" env -i PATH="$NOVA_PATH" LANG=C.UTF-8 PYTHONPATH="$NOVA_DIR" \
         PYTHONDONTWRITEBYTECODE=1 NOVA_INSTANCES="$NOVA_INSTANCES" "$PYTHON" "$@" \
         <>"$DRV_DIR/$h.in" >"$DRV_DIR/$h.out" 2>"$DRV_DIR/$h.err" &
-    pid=$!
-    cleanup_fn kill_if_alive "$pid"
-    printf -v "DRV_BG_$h" '%s' "$pid"
-    poll_until 120 "Nova's driver ($h) up" _drv_up "$h"
-    pid=$(sed -n 's/^ready //p' "$DRV_DIR/$h.out")
-    cleanup_fn kill_if_alive "$pid"
-    printf -v "DRV_PID_$h" '%s' "$pid"
+    printf -v "DRV_BG_$h" '%s' "$!"
+    cleanup_fn _drv_stop "$h"
+}
+
+driver_ready() {
+    poll_until 120 "Nova's driver ($1) up" _drv_up "$1"
+}
+
+driver_start() {
+    driver_launch "$@"
+    driver_ready "$1"
 }
 
 _drv_up() {
     local bg=DRV_BG_$1
-    grep -q '^ready ' "$DRV_DIR/$1.out" && return 0
+    grep -qx ready "$DRV_DIR/$1.out" && return 0
     kill -0 "${!bg}" 2>/dev/null || { cat "$DRV_DIR/$1.err" >&2; die "Nova's driver ($1) ended"; }
     return 1
 }
 
+# _drv_stop HOST: stop HOST's python by its pid (its first line; the job
+# may be a wrapper entering another host's namespaces, which must be
+# empty at teardown), wait until it is gone, reap the job.
+_drv_stop() {
+    local bg=DRV_BG_$1 pid
+    pid=$(sed -n 's/^pid //p' "$DRV_DIR/$1.out")
+    if [ -n "$pid" ]; then
+        kill_if_alive "$pid"
+        _wait_pid_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
+    else
+        kill_if_alive "${!bg}"
+    fi
+    wait "${!bg}" 2>/dev/null || true
+}
+
 _drv_answered() {
-    local pid=DRV_PID_$1
+    local bg=DRV_BG_$1
     ANSWER=$(sed -n "s/^$2 //p" "$DRV_DIR/$1.out")
     [ -z "$ANSWER" ] || return 0
-    kill -0 "${!pid}" 2>/dev/null || { cat "$DRV_DIR/$1.err" >&2; die "Nova's driver ($1) ended"; }
+    kill -0 "${!bg}" 2>/dev/null || { cat "$DRV_DIR/$1.err" >&2; die "Nova's driver ($1) ended"; }
     return 1
+}
+
+# drv_send HOST VERB ARGS...: one request, not waiting; drv_wait HOST: its
+# answer, in ANSWER (requests to other hosts may run meanwhile).
+drv_send() {
+    local h=$1
+    shift
+    DRV_REQ=$((DRV_REQ + 1))
+    printf -v "DRV_LAST_$h" '%s' "r$DRV_REQ $*"
+    printf 'r%s %s\n' "$DRV_REQ" "$*" >>"$DRV_DIR/$h.in"
+}
+
+drv_wait() {
+    local last=DRV_LAST_$1
+    poll_until 120 "Nova's driver ($1) answering ${!last#* }" _drv_answered "$1" "${!last%% *}"
 }
 
 # drv HOST VERB ARGS...: one request; sets ANSWER.
 drv() {
-    local h=$1
-    shift
-    DRV_REQ=$((DRV_REQ + 1))
-    printf 'r%s %s\n' "$DRV_REQ" "$*" >>"$DRV_DIR/$h.in"
-    poll_until 120 "Nova's driver ($h) answering $*" _drv_answered "$h" "r$DRV_REQ"
+    drv_send "$@"
+    drv_wait "$1"
 }
 
 # drv_ok HOST VERB ARGS...: the request must succeed; sets RESULT.
+# drv_wait_ok HOST: the same for drv_send's request.
 drv_ok() {
-    drv "$@"
+    drv_send "$@"
+    drv_wait_ok "$1"
+}
+
+drv_wait_ok() {
+    local last=DRV_LAST_$1
+    drv_wait "$1"
     case $ANSWER in
     done) RESULT= ;;
     "done "*) RESULT=${ANSWER#done } ;;
-    *) tail -n 40 "$DRV_DIR/$1.err" >&2; die "Nova's driver ($1) $2 ${*:3}: $ANSWER" ;;
+    *) tail -n 40 "$DRV_DIR/$1.err" >&2; die "Nova's driver ($1) ${!last#* }: $ANSWER" ;;
     esac
 }

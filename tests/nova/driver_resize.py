@@ -34,18 +34,11 @@ stdin, "TAG VERB ARGS...", is served at a time:
                             finish_revert_migration, powered on
   confirm UUID              confirm_resize on the source: confirm_migration
 
-Each answer is one line: "TAG done", or "TAG error TYPE: MESSAGE" with the
-exception's lines joined by " | ".  "pid PID" comes first, then "ready"
-once Nova is imported."""
-import os
-print('pid %d' % os.getpid(), flush=True)  # before the slow imports
+Served by driverhost.serve (driver.sh)."""
+import logging
+import sys
 
-import novahost  # noqa: E402,F401  (first: Nova's monkey patching)
-
-import logging  # noqa: E402
-import sys  # noqa: E402
-
-import driverhost  # noqa: E402
+import driverhost  # first: Nova's monkey patching
 from nova import objects  # noqa: E402
 from nova.compute import task_states, vm_states  # noqa: E402
 
@@ -166,14 +159,4 @@ VERBS = {'setup': setup, 'transport': transport, 'spawn': spawn, 'on': on,
          'migrate': migrate, 'finish': finish,
          'revert_dest': revert_dest, 'revert_source': revert_source, 'confirm': confirm}
 
-print('ready', flush=True)
-for line in sys.stdin:
-    tag, verb, *args = line.split()
-    try:
-        VERBS[verb](*args)
-    except Exception as e:
-        logging.exception('%s %s', tag, verb)
-        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
-        print('%s error %s: %s' % (tag, type(e).__name__, ' | '.join(lines)), flush=True)
-        continue
-    print('%s done' % tag, flush=True)
+driverhost.serve(VERBS)

@@ -12,7 +12,10 @@ stand-ins are driverstubs.py's.
 
 import os
 
-import novahost  # first: Nova's eventlet monkey patching, as nova-compute
+# Before the slow imports: the test knows whom to stop from the start.
+print('pid %d' % os.getpid(), flush=True)
+
+import novahost  # noqa: E402  (Nova's eventlet monkey patching first, as nova-compute)
 
 import nova.conf  # noqa: E402
 from nova import context as nova_context  # noqa: E402
@@ -121,10 +124,11 @@ def serve(verbs):
     """Serve requests, one per line of stdin, "TAG VERB ARGS...", one at a
     time, with VERBS (name -> function of the string ARGS).  Answers, one
     line each on stdout: "TAG done [RESULT]" or "TAG error TYPE: MESSAGE"
-    (the exception's lines joined by " | ").  "ready PID" comes first."""
+    (the exception's lines joined by " | ").  "ready" comes first (after
+    "pid PID", printed on import)."""
     import sys
     import traceback
-    print('ready %d' % os.getpid(), flush=True)
+    print('ready', flush=True)
     for line in sys.stdin:
         tag, verb, *args = line.split()
         try:

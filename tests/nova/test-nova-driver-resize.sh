@@ -32,6 +32,7 @@ source "$(dirname "$0")/../integration/functions.sh"
 source "$(dirname "$0")/../integration/twohost.sh"
 source "$(dirname "$0")/../integration/glance.sh"
 source "$(dirname "$0")/nova.sh"
+source "$(dirname "$0")/driver.sh"
 private_ns "$@"
 requires qemu-img qemu-io cmp blkid mkfifo unshare mount nsenter ssh scp rsync mkfs.vfat mkswap
 requires_built COWHERD_HOOK COWHERD_SHIM
@@ -65,84 +66,16 @@ NOVA_PATH=$tmp/transport-bin:$NOVA_PATH
 
 # ---- Nova on each host ---------------------------------------------------------
 
-# nova_start HOST: driver_resize.py in HOST's namespaces (B's with its
-# private /root), requests from the FIFO $tmp/HOST.in, answers in
-# $tmp/HOST.out (its pid first), its log in $tmp/HOST.err.
-export NOVA_DIR NOVA_PATH NOVA_INSTANCES PYTHON
-export -f nova_py
+# Each host's driver_resize.py in its namespaces, B's with a private /root
+# (its ~/.ssh); Nova imports itself while the rest is set up.
 mkdir -p "$tmp/b-home/.ssh"
-nova_start() {
-    local h=$1
-    mkfifo "$tmp/$h.in"
-    if [ "$h" = a ]; then
-        th_a bash -c '"$@"' nova-a nova_py "$NOVA_DIR/driver_resize.py" \
-            <>"$tmp/a.in" >"$tmp/a.out" 2>"$tmp/a.err" &
-    else
-        # shellcheck disable=SC2016  # expanded by the inner shell
-        th_b unshare --mount --propagation private bash -c \
-            'mount --bind "$1" /root || exit 1; shift; "$@"' nova-b "$tmp/b-home" \
-            nova_py "$NOVA_DIR/driver_resize.py" <>"$tmp/b.in" >"$tmp/b.out" 2>"$tmp/b.err" &
-    fi
-    printf -v "NOVA_BG_$h" '%s' "$!"
-    cleanup_fn nova_stop "$h"
-}
-
-# nova_stop HOST: end HOST's Nova by its pid, then reap the job that
-# started it: both live in the host's namespaces, which must be empty at
-# teardown.
-nova_stop() {
-    local bg=NOVA_BG_$1 pid='' i
-    for ((i = 0; i < 100; i++)); do
-        pid=$(sed -n 's/^pid //p' "$tmp/$1.out")
-        if [ -n "$pid" ] || ! kill -0 "${!bg}" 2>/dev/null; then break; fi
-        sleep 0.1
-    done
-    if [ -n "$pid" ]; then
-        kill_if_alive "$pid"
-        _wait_pid_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "${!bg}" 2>/dev/null || true
-}
-
-nova_start a
-nova_start b
-
-_nova_up() {
-    local bg=NOVA_BG_$1
-    grep -qx ready "$tmp/$1.out" && return 0
-    kill -0 "${!bg}" 2>/dev/null || { cat "$tmp/$1.err" >&2; die "Nova ($1) ended"; }
-    return 1
-}
-
-NREQ=0
-_answered() {
-    local bg=NOVA_BG_$1
-    ANSWER=$(sed -n "s/^$2 //p" "$tmp/$1.out")
-    [ -z "$ANSWER" ] || return 0
-    kill -0 "${!bg}" 2>/dev/null || { cat "$tmp/$1.err" >&2; die "Nova ($1) ended"; }
-    return 1
-}
-
-# nova_send HOST VERB ARGS...: one request to HOST's Nova; nova_wait HOST:
-# its answer must be "done".  nova_ok: both.
-nova_send() {
-    local h=$1
-    shift
-    NREQ=$((NREQ + 1))
-    printf -v "NOVA_REQ_$h" '%s' "r$NREQ $*"
-    printf 'r%s %s\n' "$NREQ" "$*" >>"$tmp/$h.in"
-}
-
-nova_wait() {
-    local h=$1 req=NOVA_REQ_$1
-    poll_until 120 "Nova ($h) answering ${!req}" _answered "$h" "${!req%% *}"
-    [ "$ANSWER" = "done" ] || { tail -n 40 "$tmp/$h.err" >&2; die "Nova ($h) ${!req}: $ANSWER"; }
-}
-
-nova_ok() {
-    nova_send "$@"
-    nova_wait "$1"
-}
+DRV_WRAP=(th_a)
+driver_launch a "$NOVA_DIR/driver_resize.py"
+# shellcheck disable=SC2016  # expanded by the inner shell
+DRV_WRAP=(th_b unshare --mount --propagation private bash -c
+          'mount --bind "$1" /root || exit 1; shift; exec "$@"' nova-b "$tmp/b-home")
+driver_launch b "$NOVA_DIR/driver_resize.py"
+DRV_WRAP=()
 
 # ---- Glance, reachable from both hosts, and A's sshd ------------------------------
 
@@ -224,13 +157,12 @@ make_original "$tmp/image.raw" 16
 image=$(glance_upload "$tmp/image.raw" raw)
 sha=$(image_sha1 "$image")
 
-for h in a b; do
-    poll_until 120 "Nova ($h) imported" _nova_up "$h"
-done
-nova_send a setup "$GLANCE_URL" host-a "$TH_A_ADDR"
-nova_send b setup "$GLANCE_URL" host-b "$TH_B_ADDR"
-nova_wait a
-nova_wait b
+driver_ready a
+driver_ready b
+drv_send a setup "$GLANCE_URL" host-a "$TH_A_ADDR"
+drv_send b setup "$GLANCE_URL" host-b "$TH_B_ADDR"
+drv_wait_ok a
+drv_wait_ok b
 note "Nova up on both hosts ($(since_s "$t_start") s since the start)"
 
 # ---- checks ------------------------------------------------------------------------
@@ -339,7 +271,7 @@ a_bases_rebuilt() {
 # ---- 1. spawn on B, data written --------------------------------------------------
 
 t0=$EPOCHREALTIME
-nova_ok b spawn "$uuid" "$image" "$OLD"
+drv_ok b spawn "$uuid" "$image" "$OLD"
 [ "$(state b)" = "shut off" ] || die "1: B's domain is '$(state b)' after spawn, want shut off"
 [ "$(files "$B_INST/_base")" = "$(sorted "$sha" ephemeral_1_0706d66 swap_16)" ] ||
     die "1: B's _base holds $(files "$B_INST/_base")"
@@ -350,14 +282,14 @@ th_b qemu-io -f qcow2 -c "write -P 0xa1 0 64k" -c "write -P 0xa2 5M 32k" \
 th_b qemu-io -f qcow2 -c "write -P 0xb1 100M 1M" "$INST/$uuid/disk.local" >/dev/null
 th_b qemu-img convert -f qcow2 -O raw "$INST/$uuid/disk" "$tmp/root.before"
 th_b qemu-img convert -f qcow2 -O raw "$INST/$uuid/disk.local" "$tmp/eph.before"
-nova_ok b on "$uuid"
+drv_ok b on "$uuid"
 [ "$(state b)" = running ] || die "1: not running on B after power_on: $(state b)"
 note "1 spawned on B from image $image, data written, running ($(since_s "$t0") s)"
 
 # ---- 2. migrate_disk_and_power_off over scp ------------------------------------------
 
 t0=$EPOCHREALTIME
-nova_ok b migrate "$uuid" "$TH_A_ADDR" host-a "$NEW" "$tmp/info1"
+drv_ok b migrate "$uuid" "$TH_A_ADDR" host-a "$NEW" "$tmp/info1"
 [ "$(state b)" = "shut off" ] || die "2: B's domain is '$(state b)', want shut off"
 if [ -e "$B_INST/$uuid" ] ||
     [ "$(files "$B_INST/${uuid}_resize")" != "console.log disk disk.info disk.local disk.swap " ]; then
@@ -383,7 +315,7 @@ note "2 migrate_disk_and_power_off B -> A over scp ($(since_s "$t0") s): A got" 
 # ---- 3. finish_migration on A ------------------------------------------------------------
 
 t0=$EPOCHREALTIME
-nova_ok a finish "$uuid" "$image" "$OLD" "$NEW" host-b "$tmp/info1"
+drv_ok a finish "$uuid" "$image" "$OLD" "$NEW" host-b "$tmp/info1"
 [ "$(state a)" = running ] || die "3: not running on A: $(state a)"
 a_bases_rebuilt 3 2
 [ "$(files "$A_INST/$uuid")" = "console.log disk disk.info disk.local disk.swap " ] ||
@@ -397,8 +329,8 @@ note "3 finish_migration on A ($(since_s "$t0") s): Nova fetched $sha from Glanc
 # ---- 4. revert ---------------------------------------------------------------------------
 
 t0=$EPOCHREALTIME
-nova_ok a revert_dest "$uuid"
-nova_ok b revert_source "$uuid"
+drv_ok a revert_dest "$uuid"
+drv_ok b revert_source "$uuid"
 [ "$(state b)" = running ] || die "4: not running on B after the revert: $(state b)"
 [ "$(state a)" = none ] || die "4: A still has the domain: $(state a)"
 [ "$(files "$A_INST/$uuid")" = - ] || die "4: A kept $(files "$A_INST/$uuid")"
@@ -411,18 +343,18 @@ note "4 reverted ($(since_s "$t0") s): running on B at 1 GiB, reads as before, n
 t0=$EPOCHREALTIME
 rm -f "$A_INST/_base/"*
 : >"$tmp/transport.log"
-nova_ok b transport rsync
-nova_ok b migrate "$uuid" "$TH_A_ADDR" host-a "$NEW" "$tmp/info2"
+drv_ok b transport rsync
+drv_ok b migrate "$uuid" "$TH_A_ADDR" host-a "$NEW" "$tmp/info2"
 for want in "rsync -r --sparse $from/disk $to/disk" \
     "rsync -r --sparse $from/disk.local $to/disk.local" \
     "rsync -r --sparse $from/disk.info $to/disk.info --compress"; do
     grep -qxF -- "$want" "$tmp/transport.log" ||
         { cat "$tmp/transport.log" >&2; die "5: Nova did not run: $want"; }
 done
-nova_ok a finish "$uuid" "$image" "$OLD" "$NEW" host-b "$tmp/info2"
+drv_ok a finish "$uuid" "$image" "$OLD" "$NEW" host-b "$tmp/info2"
 [ "$(state a)" = running ] || die "5: not running on A: $(state a)"
 a_bases_rebuilt 5 3
-nova_ok b confirm "$uuid"
+drv_ok b confirm "$uuid"
 [ "$(state b)" = none ] || die "5: B still has the domain after confirm: $(state b)"
 [ "$(files "$B_INST")" = "_base locks " ] || die "5: B's instances dir holds $(files "$B_INST")"
 [ "$(state a)" = running ] || die "5: not running on A after confirm: $(state a)"
