@@ -5,12 +5,13 @@
 # with a root disk (1 GB flavor), ephemeral and swap, spawned by Nova's
 # LibvirtDriver on the test's libvirtd with cowherd's hook; its bases
 # removed (Nova 26 made <sha1>, ephemeral_1_0706d66 and swap_64, never a
-# <sha1>_1) and its image deleted in Glance, a peer still holding a copy.
-# With the hook the guest comes back running: the hook fetched the root
-# base from the peer and made the ephemeral and swap bases, Nova ran no
-# download and Glance served nothing more; every disk reads as before
-# (the root byte for byte; ephemeral and swap but for the volume id and
-# swap UUID that mkfs and mkswap make anew).  Without the hook the same
+# <sha1>_1; the root disk is then pointed at a legacy <sha1>_1, as an older
+# Nova left it) and its image deleted in Glance, a peer still holding a
+# copy.  With the hook the guest comes back running: the hook fetched the
+# root base from the peer, made <sha1>_1 from it and made the ephemeral
+# and swap bases, Nova ran no download and Glance served nothing more;
+# every disk reads as before (the root byte for byte; ephemeral and swap
+# but for the volume id and swap UUID that mkfs and mkswap make anew).  Without the hook the same
 # request fails, naming the missing backing file.
 set -euo pipefail
 source "$(dirname "$0")/../integration/functions.sh"
@@ -104,12 +105,18 @@ drv_ok a power_off vm1
 drv_ok a power_off vm2
 drv_ok a state vm1
 [ "$RESULT" = shutdown ] || die "vm1 is $RESULT after power_off"
+# vm1's root disk as an older Nova left it: over the legacy <sha1>_1 (the
+# original followed by zeros to 1 GiB, as Qcow2.create_image makes it: a
+# copy, then extended), which reads the same as <sha1> under the disk.
+cp --sparse=always "$NOVA_BASE/$sha" "$NOVA_BASE/${sha}_1"
+truncate -s 1G "$NOVA_BASE/${sha}_1"
+qemu-img rebase -q -u -f qcow2 -F raw -b "$NOVA_BASE/${sha}_1" "$dir1/disk"
 for d in "${disks[@]}"; do
     qemu-img convert -U -f qcow2 -O raw "$dir1/$d" "$tmp/before.$d"
 done
 
 # The host comes back without its cache, and the image is gone from Glance.
-rm -f "${bases[@]/#/$NOVA_BASE/}"
+rm -f "${bases[@]/#/$NOVA_BASE/}" "$NOVA_BASE/${sha}_1"
 glance_delete "$image"
 rec_lines=$(wc -l <"$tmp/nova-qemu-img.log")
 
@@ -120,6 +127,7 @@ drv_ok a state vm1
 [ "$RESULT" = running ] || die "vm1 is $RESULT after resume_on_boot"
 assert_running "$dom1"
 assert_logged "$dom1" vda fetch "$NOVA_BASE/$sha"
+assert_logged "$dom1" vda copy-extend "$NOVA_BASE/${sha}_1"
 assert_logged "$dom1" vdb create-ephemeral "$NOVA_BASE/ephemeral_1_0706d66"
 assert_logged "$dom1" vdc create-swap "$NOVA_BASE/swap_64"
 [ "$(log_count "fetch $NOVA_BASE/$sha: image $image from file://$peer/_base/$sha, [0-9]+ bytes: done in")" = 1 ] ||
@@ -129,7 +137,7 @@ assert_logged "$dom1" vdc create-swap "$NOVA_BASE/swap_64"
 new_rec=$(tail -n +"$((rec_lines + 1))" "$tmp/nova-qemu-img.log")
 ! grep -qF "$NOVA_BASE/" <<<"$new_rec" || die "Nova touched _base itself: $new_rec"
 cmp "$tmp/image.raw" "$NOVA_BASE/$sha" || die "the rebuilt $sha differs from the image"
-assert_base_files "${bases[@]}" "$sha.cowherd.json"
+assert_base_files "${bases[@]}" "${sha}_1" "$sha.cowherd.json"
 
 qemu-img compare -U -q "$tmp/before.disk" "$dir1/disk" || die "vm1's root disk reads differently"
 for d in disk.local disk.swap; do
@@ -144,12 +152,12 @@ note "vm1's swap disk: $same"
 [ "$(fs_type "$tmp/after.disk.local") $(fs_label "$tmp/after.disk.local")" = "vfat ephemeral0" ] ||
     die "vm1's ephemeral disk: $(fs_type "$tmp/after.disk.local") $(fs_label "$tmp/after.disk.local")"
 [ "$(fs_type "$tmp/after.disk.swap")" = swap ] || die "vm1's swap disk is no swap"
-note "with the hook: vm1 runs; root base fetched from the peer, ephemeral and swap bases made by" \
-    "the hook; Nova fetched nothing; the disks read as before"
+note "with the hook: vm1 runs; root base fetched from the peer and its legacy ${sha}_1 copy," \
+    "ephemeral and swap bases made by the hook; Nova fetched nothing; the disks read as before"
 
 # ---- without cowherd ---------------------------------------------------------
 
-rm -f "${bases[@]/#/$NOVA_BASE/}" "$NOVA_BASE/$sha.cowherd.json"
+rm -f "${bases[@]/#/$NOVA_BASE/}" "$NOVA_BASE/${sha}_1" "$NOVA_BASE/$sha.cowherd.json"
 rm /etc/libvirt/hooks/qemu.d/cowherd
 libvirt_reload
 log_lines=$(wc -l <"$COWHERD_LOG")
