@@ -12,9 +12,7 @@ stand-ins are driverstubs.py's.
 
 import os
 
-# Before the slow imports: the test knows whom to stop from the start.
-print('pid %d' % os.getpid(), flush=True)
-
+import serve as serve_module  # first: its pid, before Nova's slow import (driver.sh)
 import novahost  # noqa: E402  (Nova's eventlet monkey patching first, as nova-compute)
 
 import nova.conf  # noqa: E402
@@ -121,24 +119,8 @@ def instance(image_id, name, root_gb=1, ephemeral_gb=0, swap_mb=0, uuid=None,
 
 
 def serve(verbs):
-    """Serve requests, one per line of stdin, "TAG VERB ARGS...", one at a
-    time, with VERBS (name -> function of the string ARGS).  Answers, one
-    line each on stdout: "TAG done [RESULT]" or "TAG error TYPE: MESSAGE"
-    (the exception's lines joined by " | ").  "ready" comes first (after
-    "pid PID", printed on import)."""
-    import sys
-    import traceback
-    print('ready', flush=True)
-    for line in sys.stdin:
-        tag, verb, *args = line.split()
-        try:
-            result = verbs[verb](*args)
-        except Exception as e:
-            traceback.print_exc()
-            lines = [x.strip() for x in str(e).splitlines() if x.strip()]
-            print('%s error %s: %s' % (tag, type(e).__name__, ' | '.join(lines)), flush=True)
-            continue
-        print('%s done%s' % (tag, '' if result is None else ' %s' % result), flush=True)
+    """serve.py's loop (driver.sh's requests) with VERBS."""
+    serve_module.serve(verbs)
 
 
 class Host:

@@ -25,12 +25,13 @@ per line of stdin, "TAG PATH VERB ARGS...", is served at a time:
                           force_raw_images = F
 
 PATH names the PATH Nova's commands run with, one of the NAME=PATH
-arguments (the shim first in it, or not).  Each answer is one line: "TAG done", or "TAG error TYPE: MESSAGE" with the
-exception's lines joined by " | ".  "ready PID" comes first."""
-import os
-import sys
+arguments (the shim first in it, or not).  Served by serve.py, for
+driver.sh: the request "TAG PATH VERB ARGS" is served as the verb PATH."""
+import serve  # first: its pid, before Nova's slow import
+import os  # noqa: E402
+import sys  # noqa: E402
 
-import novahost
+import novahost  # noqa: E402
 
 ctx = novahost.setup()
 PATHS = dict(a.split('=', 1) for a in sys.argv[1:])
@@ -84,14 +85,13 @@ def fetch(image_id, target, force_raw):
 VERBS = {'glance': glance, 'delta': delta, 'disk': disk, 'resized': resized, 'extract': extract,
          'fetch': fetch}
 
-print('ready %d' % os.getpid(), flush=True)
-for line in sys.stdin:
-    tag, path, verb, *args = line.split()
-    os.environ['PATH'] = PATHS[path]
-    try:
-        VERBS[verb](*args)
-    except Exception as e:
-        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
-        print('%s error %s: %s' % (tag, type(e).__name__, ' | '.join(lines)), flush=True)
-        continue
-    print('%s done' % tag, flush=True)
+
+
+def with_path(name):
+    def run(verb, *args):
+        os.environ['PATH'] = PATHS[name]
+        return VERBS[verb](*args)
+    return run
+
+
+serve.serve({name: with_path(name) for name in PATHS})

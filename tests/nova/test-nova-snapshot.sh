@@ -46,6 +46,7 @@ set -euo pipefail
 source "$(dirname "$0")/../integration/functions.sh"
 source "$(dirname "$0")/../integration/glance.sh"
 source "$(dirname "$0")/nova.sh"
+source "$(dirname "$0")/driver.sh"
 private_ns "$@"
 requires qemu-img qemu-io cmp od dd du find stat touch sha512sum mkfifo unshare mount
 requires_built COWHERD_CLI COWHERD_SHIM
@@ -141,70 +142,27 @@ HOLD_PATH=$tmp/hold-bin:$SHIM_PATH
 
 # ---- Nova on each host ---------------------------------------------------------------
 
-# nova_start HOST [on_b]: snapshot_nova.py for HOST (a or b), requests
-# from the FIFO $tmp/HOST.in, answers in $tmp/HOST.out, its log in
-# $tmp/HOST.err.
-export NOVA_DIR NOVA_PATH NOVA_INSTANCES PYTHON
-export -f nova_py
-nova_start() {
-    local h=$1
-    shift
-    mkfifo "$tmp/$h.in"
-    "$@" nova_py "$NOVA_DIR/snapshot_nova.py" shim="$SHIM_PATH" plain="$PLAIN_PATH" \
-        hold="$HOLD_PATH" <>"$tmp/$h.in" >"$tmp/$h.out" 2>"$tmp/$h.err" &
-    cleanup_fn kill_if_alive "$!"
-    printf -v "NOVA_BG_$h" '%s' "$!"
-}
-nova_start a
-nova_start b on_b
+# snapshot_nova.py on each host (driver.sh): a request is "PATH VERB
+# ARGS...", PATH one of shim, plain or hold.  Nova imports itself while
+# Glance starts.
+driver_launch a "$NOVA_DIR/snapshot_nova.py" shim="$SHIM_PATH" plain="$PLAIN_PATH" \
+    hold="$HOLD_PATH"
+DRV_WRAP=(on_b)
+driver_launch b "$NOVA_DIR/snapshot_nova.py" shim="$SHIM_PATH" plain="$PLAIN_PATH" \
+    hold="$HOLD_PATH"
+DRV_WRAP=()
 
-# Glance while Nova imports itself.
 glance_up "$tmp/glance"
 glance_configure
 cp "$COWHERD_CONF" "$tmp/a.conf"
 key_a /etc/cowherd/snapshot.key
 conf_b
 
-_nova_up() {
-    local bg=NOVA_BG_$1
-    grep -q '^ready ' "$tmp/$1.out" && return 0
-    kill -0 "${!bg}" 2>/dev/null || { cat "$tmp/$1.err" >&2; die "Nova ($1) ended"; }
-    return 1
-}
-for h in a b; do
-    poll_until 120 "Nova ($h) imported" _nova_up "$h"
-    pid=$(sed -n 's/^ready //p' "$tmp/$h.out")
-    cleanup_fn kill_if_alive "$pid"
-    printf -v "NOVA_PID_$h" '%s' "$pid"
-done
+driver_ready a
+driver_ready b
 note "Nova up on both hosts ($(since_s "$t_start") s since the start)"
-
-NREQ=0
-_answered() {
-    local pid=NOVA_PID_$1
-    ANSWER=$(sed -n "s/^$2 //p" "$tmp/$1.out")
-    [ -z "$ANSWER" ] || return 0
-    kill -0 "${!pid}" 2>/dev/null || { cat "$tmp/$1.err" >&2; die "Nova ($1) ended"; }
-    return 1
-}
-
-# nova HOST PATH VERB ARGS...: one request to HOST's Nova (snapshot_nova.py)
-# with PATH (shim, plain or hold); sets ANSWER, "done" or "error ...".
-nova() {
-    local h=$1
-    shift
-    NREQ=$((NREQ + 1))
-    printf 'r%s %s\n' "$NREQ" "$*" >>"$tmp/$h.in"
-    poll_until 120 "Nova ($h) answering $*" _answered "$h" "r$NREQ"
-}
-
-# nova_ok HOST PATH VERB ARGS...: the request must succeed.
-nova_ok() {
-    nova "$@"
-    [ "$ANSWER" = "done" ] || { tail -n 30 "$tmp/$1.err" >&2; die "Nova ($1) $3 ${*:4}: $ANSWER"; }
-}
-nova_ok a plain glance "$GLANCE_URL"
-nova_ok b plain glance "$GLANCE_URL"
+drv_ok a plain glance "$GLANCE_URL"
+drv_ok b plain glance "$GLANCE_URL"
 
 # upload_bg NAME FILE FORMAT [PROP=VALUE...]: glance_upload in the
 # background, the image id into $tmp/NAME.id; uploads_done waits for all.
@@ -371,7 +329,7 @@ fetch_ok "$o1"
 fetch_ok "$o3"
 made_current "$s1"
 made_current "$s3"
-nova_ok a shim fetch "$o2" "$A_BASE/$s2" 1
+drv_ok a shim fetch "$o2" "$A_BASE/$s2" 1
 [ -f "$A_BASE/$s1.cowherd.json" ] && [ ! -e "$A_BASE/$s2.cowherd.json" ] ||
     die "host A: manifests: $(ls -A "$A_BASE")"
 cmp "$tmp/o2.raw" "$A_BASE/$s2" || die "host A: Nova's $s2 is not the image"
@@ -382,15 +340,15 @@ cmp "$tmp/o2.raw" "$A_BASE/$s2" || die "host A: Nova's $s2 is not the image"
 # _live_snapshot makes it, the disk's top written into it.
 disk_a=$NOVA_INSTANCES/$(new_uuid)/disk
 mkdir -p "${disk_a%/disk}" "$A_SNAPS/tmp-a"
-nova_ok a shim disk "$disk_a" "$A_BASE/$s1" "$ROOT"
+drv_ok a shim disk "$disk_a" "$A_BASE/$s1" "$ROOT"
 write_top "$disk_a" 0x61
 delta=$A_SNAPS/tmp-a/live.delta
-nova_ok a shim delta "$disk_a" "$delta"
+drv_ok a shim delta "$disk_a" "$delta"
 [ "$(entry_info "$delta")" = "qcow2 $A_BASE/$s1" ] || die "1a: Nova's delta: $(entry_info "$delta")"
 write_top "$delta" 0x61
 qemu-img compare -q "$disk_a" "$delta" || die "1a: the delta does not read as the disk"
-nova_ok a shim extract "$delta" "$A_SNAPS/tmp-a/live" 0
-nova_ok a plain extract "$delta" "$tmp/live.flat" 0
+drv_ok a shim extract "$delta" "$A_SNAPS/tmp-a/live" 0
+drv_ok a plain extract "$delta" "$tmp/live.flat" 0
 cow_only 1a "$A_SNAPS/tmp-a/live" "$delta" "$s1" "$o1" "$sum1" no
 grep -qF "snapshot $delta: COW-only into $A_SNAPS/tmp-a/live" "$COWHERD_LOG" ||
     { show_log; die "1a: the shim did not log the COW-only snapshot"; }
@@ -401,7 +359,7 @@ cp --sparse=always "$A_SNAPS/tmp-a/live" "$tmp/live.snap"
 
 # The same delta signed with another cloud's key (case 3a).
 key_a /etc/cowherd/other-cloud.key
-nova_ok a shim extract "$delta" "$tmp/forged.snap" 0
+drv_ok a shim extract "$delta" "$tmp/forged.snap" 0
 key_a /etc/cowherd/snapshot.key
 if out=$("$COWHERD_CLI" snapshot show "$tmp/forged.snap"); then
     die "a snapshot made with another key shows as good: $out"
@@ -410,14 +368,14 @@ grep -qF "DOES NOT HOLD" <<<"$out" || die "forged snapshot: $out"
 
 # (b) cold: a legacy disk over _base/<o1>_1 (its snapshot with
 # snapshot_compression on is case 7, at the end).
-nova_ok a shim resized "$A_BASE/$s1" "$A_BASE/${s1}_1" 1
+drv_ok a shim resized "$A_BASE/$s1" "$A_BASE/${s1}_1" 1
 assert_resized_base "$A_BASE/$s1" "$A_BASE/${s1}_1" 1
 disk_b=$NOVA_INSTANCES/$(new_uuid)/disk
 mkdir -p "${disk_b%/disk}" "$A_SNAPS/tmp-b"
-nova_ok a shim disk "$disk_b" "$A_BASE/${s1}_1" "$GIB"
+drv_ok a shim disk "$disk_b" "$A_BASE/${s1}_1" "$GIB"
 write_top "$disk_b" 0x62
-nova_ok a shim extract "$disk_b" "$A_SNAPS/tmp-b/cold" 0
-nova_ok a plain extract "$disk_b" "$tmp/cold.flat" 0
+drv_ok a shim extract "$disk_b" "$A_SNAPS/tmp-b/cold" 0
+drv_ok a plain extract "$disk_b" "$tmp/cold.flat" 0
 cow_only 1b "$A_SNAPS/tmp-b/cold" "$disk_b" "$s1" "$o1" "$sum1" no
 grep -qF "  parent size:   $((64 * MIB)) bytes, $GIB as the disk saw it" \
     <<<"$("$COWHERD_CLI" snapshot show "$A_SNAPS/tmp-b/cold")" || die "1b: parent sizes"
@@ -425,27 +383,27 @@ note "1b cold (disk over _base/${s1}_1: Nova's copy_image + extend): COW-only, p
     "$((64 * MIB)) bytes, $GIB as the disk saw it; $SHOWN"
 cp --sparse=always "$A_SNAPS/tmp-b/cold" "$tmp/cold.snap"
 # The same disk's snapshot with snapshot_compression on (case 7).
-nova_ok a shim extract "$disk_b" "$A_SNAPS/tmp-b/cold-c" 1
-nova_ok a plain extract "$disk_b" "$tmp/cold-c.flat" 1
+drv_ok a shim extract "$disk_b" "$A_SNAPS/tmp-b/cold-c" 1
+drv_ok a plain extract "$disk_b" "$tmp/cold-c.flat" 1
 cp --sparse=always "$A_SNAPS/tmp-b/cold-c" "$tmp/cold-c.snap"
 
 # Over o2 (no manifest on A: no image id, no sha256 recorded).
 disk_p=$NOVA_INSTANCES/$(new_uuid)/disk
 mkdir -p "${disk_p%/disk}"
-nova_ok a shim disk "$disk_p" "$A_BASE/$s2" "$ROOT"
+drv_ok a shim disk "$disk_p" "$A_BASE/$s2" "$ROOT"
 write_top "$disk_p" 0x63
-nova_ok a shim extract "$disk_p" "$tmp/prop.snap" 0
-nova_ok a plain extract "$disk_p" "$tmp/prop.flat" 0
+drv_ok a shim extract "$disk_p" "$tmp/prop.snap" 0
+drv_ok a plain extract "$disk_p" "$tmp/prop.flat" 0
 cow_only 1c "$tmp/prop.snap" "$disk_p" "$s2" "(not recorded)" "sha256: *(not recorded)" no
 note "1c over _base/$s2 (Nova's own download, no manifest): COW-only, image id and sha256 not recorded"
 
 # Over o3 (for cases 3c and 5).
 disk_3=$NOVA_INSTANCES/$(new_uuid)/disk
 mkdir -p "${disk_3%/disk}"
-nova_ok a shim disk "$disk_3" "$A_BASE/$s3" "$ROOT"
+drv_ok a shim disk "$disk_3" "$A_BASE/$s3" "$ROOT"
 write_top "$disk_3" 0x64
-nova_ok a shim extract "$disk_3" "$tmp/o3.snap" 0
-nova_ok a plain extract "$disk_3" "$tmp/o3.flat" 0
+drv_ok a shim extract "$disk_3" "$tmp/o3.snap" 0
+drv_ok a plain extract "$disk_3" "$tmp/o3.flat" 0
 cow_only 1d "$tmp/o3.snap" "$disk_3" "$s3" "$o3" "$(sha512_line "$tmp/o3.raw")" no
 
 # ---- 2. to Glance, and back on host B -------------------------------------------------------
@@ -491,7 +449,7 @@ b_log_count() {
 boot() {
     ENTRY=$(image_sha1 "$3")
     : >"$B_LOG"
-    nova b "$2" fetch "$3" "$NOVA_BASE/$ENTRY" "$4"
+    drv b "$2" fetch "$3" "$NOVA_BASE/$ENTRY" "$4"
 }
 
 # booted CASE ID FORCE_RAW FLAT: fetch_to_raw succeeded; the entry is
@@ -505,7 +463,7 @@ booted() {
         cat "$B_LOG" >&2
         die "$c: Nova's fetch_to_raw: the rebuild's qemu-img died inside Nova's qemu-img info," \
             "which Nova runs under prlimit --as=1GiB --cpu=30: $ANSWER" ;;
-    *) tail -n 20 "$tmp/b.err" >&2; cat "$B_LOG" >&2; die "$c: Nova's fetch_to_raw: $ANSWER" ;;
+    *) tail -n 20 "$DRV_DIR/b.err" >&2; cat "$B_LOG" >&2; die "$c: Nova's fetch_to_raw: $ANSWER" ;;
     esac
     [ "$force" = 1 ] || want=qcow2
     [ "$(entry_info "$e")" = "$want None" ] || die "$c: the entry is $(entry_info "$e"), want $want, standalone"
@@ -637,16 +595,15 @@ else
     note "3b tampered in Glance's store: the download itself failed ($glance_said);" \
         "so the .part is tampered instead, Nova held at its qemu-img info"
     rm -f "$tmp/hold/held" "$tmp/hold/go"
-    NREQ=$((NREQ + 1))
     ENTRY=$(image_sha1 "$live_id")
-    printf 'r%s hold fetch %s %s 1\n' "$NREQ" "$live_id" "$NOVA_BASE/$ENTRY" >>"$tmp/b.in"
+    drv_send b hold fetch "$live_id" "$NOVA_BASE/$ENTRY" 1
     cleanup_fn touch "$tmp/hold/go"
     poll_until 60 "3b: Nova held at qemu-img info of the .part" test -e "$tmp/hold/held"
     [ -f "$B_BASE/$ENTRY.part" ] || die "3b: no .part while Nova is held"
     cmp "$tmp/live.snap" "$B_BASE/$ENTRY.part" || die "3b: the .part is not the snapshot"
     flip "$B_BASE/$ENTRY.part" "$off"
     : >"$tmp/hold/go"
-    poll_until 120 "Nova (b) answering the held fetch" _answered b "r$NREQ"
+    drv_wait b
     refused 3b "signature does not hold"
     note "3b the .part changed by one byte (offset $off, a data cluster) between Nova's download" \
         "and its qemu-img info: Nova's fetch_to_raw failed: $WHY"
@@ -699,8 +656,8 @@ note "5 parent $o3 deleted from Glance, B's peer $A_PEER: fetched from the peer;
 # shim), and the log says why.
 flattened() {
     local c=$1 src=$2 out
-    nova_ok a shim extract "$src" "$tmp/$c.shim" 0
-    nova_ok a plain extract "$src" "$tmp/$c.plain" 0
+    drv_ok a shim extract "$src" "$tmp/$c.shim" 0
+    drv_ok a plain extract "$src" "$tmp/$c.plain" 0
     if out=$("$COWHERD_CLI" snapshot show "$tmp/$c.shim"); then
         die "$c: $out"
     fi
@@ -716,7 +673,7 @@ flattened() {
 # file that has one itself, so the top layer is qemu-img's).
 disk_6=$NOVA_INSTANCES/$(new_uuid)/disk
 mkdir -p "${disk_6%/disk}"
-nova_ok a shim disk "$disk_6.mid" "$A_BASE/$s1" "$ROOT"
+drv_ok a shim disk "$disk_6.mid" "$A_BASE/$s1" "$ROOT"
 write_top "$disk_6.mid" 0x71
 qemu-img create -q -f qcow2 -F qcow2 -b "$disk_6.mid" "$disk_6" "$ROOT"
 qemu-io -f qcow2 -c "write -P 0x72 3M 64k" "$disk_6" >/dev/null
@@ -727,7 +684,7 @@ mkdir -p "$tmp/elsewhere"
 cp --sparse=always "$tmp/o1.raw" "$tmp/elsewhere/o1.raw"
 disk_7=$NOVA_INSTANCES/$(new_uuid)/disk
 mkdir -p "${disk_7%/disk}"
-nova_ok a shim disk "$disk_7" "$tmp/elsewhere/o1.raw" "$ROOT"
+drv_ok a shim disk "$disk_7" "$tmp/elsewhere/o1.raw" "$ROOT"
 write_top "$disk_7" 0x73
 flattened 6b "$disk_7" "its backing file $tmp/elsewhere/o1.raw is not an entry of $A_BASE"
 
