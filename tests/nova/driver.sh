@@ -1,11 +1,13 @@
 # shellcheck shell=bash
-# driver.sh: Nova 26's whole LibvirtDriver as a long-lived python per host
+# driver.sh: a long-lived python per host running Nova's code, driven by
+# requests from the test (serve.py's loop): Nova 26's whole LibvirtDriver
 # (driverhost.py: the driver against the test's libvirtd and glance-api,
-# driverstubs.py's stand-ins for the database), driven by requests from
-# the test.  Source it after nova.sh, then:
+# driverstubs.py's stand-ins for the database), or Nova's functions one by
+# one (snapshot_nova.py).  Source it after nova.sh, then:
 #
-#   driver_start a SCRIPT ARGS...      start SCRIPT ARGS (which ends in
-#                                       driverhost.serve(...)) as host "a",
+#   driver_start a SCRIPT ARGS...      start SCRIPT ARGS (which imports
+#                                       serve.py first and ends in its
+#                                       serve(...)) as host "a",
 #                                       with the words of the array
 #                                       DRV_WRAP before it, if set (e.g. a
 #                                       function entering another host's
