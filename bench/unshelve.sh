@@ -131,7 +131,7 @@ fixture() {
     s=$(printf 'cowherd-bench-unshelve-snap-%s' "$mib" | sha1sum | cut -c1-40)
     snap=$base/$s
     PATH=$path_shim qemu-img convert -f qcow2 -O qcow2 "$d0" "$tmp/snap.qcow2"
-    "$cli" snapshot show "$tmp/snap.qcow2" | grep -q "signature: *holds" ||
+    grep -q "signature: *holds" <<<"$("$cli" snapshot show "$tmp/snap.qcow2")" ||
         die "the snapshot of the $mib MiB disk is not COW-only"
     cp "$tmp/snap.qcow2" "$snap.part"
     PATH=$path_shim qemu-img convert -t none -O raw -f qcow2 "$snap.part" "$snap.converted"
@@ -169,7 +169,8 @@ own() {
 check() {
     local f
     for f in real shim; do
-        qemu-img info -f qcow2 --output=json "$tmp/results/$f" | grep -qF "\"backing-filename\": \"$orig\"" ||
+        grep -qF "\"backing-filename\": \"$orig\"" \
+            <<<"$(qemu-img info -f qcow2 --output=json "$tmp/results/$f")" ||
             die "the $f result does not stand on the original"
     done
     [ "$(qemu-img compare -f qcow2 -F qcow2 "$tmp/results/real" "$tmp/results/shim")" = "Images are identical." ] ||
