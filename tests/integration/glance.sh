@@ -26,6 +26,7 @@
 #   glance_tamper ID [OFFSET]         flip one byte of the stored file
 #   glance_configure                  add [glance] url and [tools] fetcher to cowherd.conf
 #   glance_count_downloads ID         GET .../ID/file requests in the log
+#   glance_relay PID...               $GLANCE_URL also in those pids' network namespaces
 #   glance_down                       stop it (registered by glance_up)
 
 GLANCE_DIR=
@@ -34,6 +35,7 @@ GLANCE_PID=
 GLANCE_CONF=
 GLANCE_LOG=
 GLANCE_START_TIMEOUT=${GLANCE_START_TIMEOUT:-60}
+GLANCE_NETRELAY=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/netrelay.py
 
 # glance_up DIR: start glance-api on 127.0.0.1 on a free port, state under
 # DIR; returns once GET /v2/images answers.  Registers glance_down.
@@ -146,6 +148,33 @@ glance_down() {
         _wait_pid_gone "$pid" 5 || { echo "error: glance-api pid $pid survived" >&2; return 1; }
     fi
     wait "$pid" 2>/dev/null || true
+}
+
+# glance_relay PID...: make $GLANCE_URL answer at the same address in the
+# network namespace of each PID (another host's, which has its own
+# loopback): a relay (netrelay.py) listens there and forwards to
+# glance-api.  Returns once it listens; registers its stop (by pid).
+glance_relay() {
+    local hp=${GLANCE_URL#http://} out pid
+    [ -n "$GLANCE_URL" ] || die "glance_relay before glance_up"
+    [ "$#" -gt 0 ] || die "glance_relay: no pid"
+    out=$(mktemp "$GLANCE_DIR/relay.XXXXXX")
+    "$PYTHON" "$GLANCE_NETRELAY" "${hp%:*}" "${hp##*:}" "$@" </dev/null >"$out" 2>&1 &
+    pid=$!
+    cleanup_fn _glance_relay_stop "$pid"
+    poll_until 20 "the Glance relay listening" _glance_relay_up "$pid" "$out"
+    note "Glance relayed into the network namespaces of $* (relay pid $pid)"
+}
+
+_glance_relay_up() {
+    grep -qx ready "$2" && return 0
+    kill -0 "$1" 2>/dev/null || { cat "$2" >&2; die "the Glance relay ended"; }
+    return 1
+}
+
+_glance_relay_stop() {
+    kill_if_alive "$1"
+    wait "$1" 2>/dev/null || true
 }
 
 # ---- requests ----------------------------------------------------------------

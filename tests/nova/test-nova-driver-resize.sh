@@ -80,70 +80,7 @@ DRV_WRAP=()
 # ---- Glance, reachable from both hosts, and A's sshd ------------------------------
 
 glance_up "$tmp/glance"
-GLANCE_PORT=${GLANCE_URL##*:}
-# The relay: listens on 127.0.0.1:GLANCE_PORT in each host's network
-# namespace (entered with setns for the bind only), connects to glance-api
-# here.
-"$PYTHON" - "$GLANCE_PORT" "$TH_A_PID" "$TH_B_PID" >"$tmp/relay.out" 2>&1 <<'PYEOF' &
-import ctypes, os, socket, sys, threading
-libc = ctypes.CDLL(None, use_errno=True)
-port = int(sys.argv[1])
-home = os.open('/proc/self/ns/net', os.O_RDONLY)
-
-def setns(fd):
-    if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-
-def pump(src, dst):
-    try:
-        while True:
-            d = src.recv(65536)
-            if not d:
-                break
-            dst.sendall(d)
-    except OSError:
-        pass
-    try:
-        dst.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-
-def serve(ls):
-    while True:
-        c, _ = ls.accept()
-        u = socket.create_connection(('127.0.0.1', port))
-        threading.Thread(target=pump, args=(c, u), daemon=True).start()
-        threading.Thread(target=pump, args=(u, c), daemon=True).start()
-
-listeners = []
-for pid in sys.argv[2:]:
-    fd = os.open('/proc/%s/ns/net' % pid, os.O_RDONLY)
-    setns(fd)
-    os.close(fd)
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('127.0.0.1', port))
-    s.listen(64)
-    listeners.append(s)
-    setns(home)
-for s in listeners:
-    threading.Thread(target=serve, args=(s,), daemon=True).start()
-print('ready', flush=True)
-threading.Event().wait()
-PYEOF
-RELAY_PID=$!
-relay_stop() {
-    kill_if_alive "$RELAY_PID"
-    wait "$RELAY_PID" 2>/dev/null || true
-}
-cleanup_fn relay_stop
-_relay_up() {
-    grep -qx ready "$tmp/relay.out" && return 0
-    kill -0 "$RELAY_PID" 2>/dev/null || { cat "$tmp/relay.out" >&2; die "the Glance relay ended"; }
-    return 1
-}
-poll_until 20 "the Glance relay listening" _relay_up
+glance_relay "$TH_A_PID" "$TH_B_PID"
 
 th_sshd_up_a
 # B's Nova logs in as root with the key; A's host key is known, as an

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Snapshot and boot elsewhere (issue 19, flow 1) with Nova 26's whole
-# LibvirtDriver on two hosts (driverhost.py: instances and snapshots get
-# the image metadata Nova's API gives them), a real glance-api between.
-# Host A: the test's libvirtd with cowherd's hook, the shim first in the
-# driver's PATH, [snapshot] key_file.  Host B: its own /etc/cowherd,
-# /var/lib/nova and libvirt directories bound over A's in a nested mount
-# namespace, its own libvirtd with the hook, the same key.
+# LibvirtDriver on two hosts (twohost.sh; driverhost.py: instances and
+# snapshots get the image metadata Nova's API gives them), a real
+# glance-api between, relayed to the same address in both hosts' network
+# namespaces.  Each host: its libvirtd with cowherd's hook, the shim first
+# in its driver's PATH, the same [snapshot] key_file.  A snapshots, B
+# boots the snapshots.
 #
 # On A the driver spawns vm1 from image o1 (Nova downloads _base/<o1>
 # itself: no manifest) and vm2 from o2 (_base/<o2> from `cowherd fetch`
@@ -21,8 +21,8 @@
 # at snapshot time (qemu-img compare with A's disk flattened then, itself
 # checked against the original with the same writes), the original
 #   1. missing on B, no id recorded: found in Glance by image_id_sha1;
-#   2. missing on B: from peer A ([peers] file:// URL of A's _base, which
-#      has o2's manifest), Glance serving nothing;
+#   2. missing on B: from peer A ([peers] file:// URL of A's _base, whose
+#      tree B sees too; it has o2's manifest), Glance serving nothing;
 #   3. cached on B (by 2), for vm2's second snapshot.
 # Each original B gets is the image byte for byte; B's _base holds only
 # what Nova and cowherd publish.
@@ -34,155 +34,59 @@
 # snapshot: cowherd takes the image whose id hashes to the name.
 set -euo pipefail
 source "$(dirname "$0")/../integration/functions.sh"
+source "$(dirname "$0")/../integration/twohost.sh"
 source "$(dirname "$0")/../integration/glance.sh"
 source "$(dirname "$0")/nova.sh"
 source "$(dirname "$0")/driver.sh"
 private_ns "$@"
-requires qemu-img qemu-io virsh nsenter unshare mount cmp truncate readlink
+requires qemu-img qemu-io virsh cmp truncate
 requires_built COWHERD_HOOK COWHERD_CLI COWHERD_SHIM
 driver_requires
 
 t_start=$EPOCHREALTIME
 mktempdir tmp
-
-# ---- host B's tree (from the host's /etc/libvirt, before A's hides it) ----------
-
-B=$tmp/b
-B_BASE=$B/lib-nova/instances/_base
-B_LOG=$B/log-libvirt/cowherd-test.log
-B_UP=0
-B_PID=
-B_MNT=
-for i in "${!_lv_names[@]}"; do
-    mkdir -p "$B/${_lv_names[i]}"
-done
-cp -a /etc/libvirt/. "$B/etc-libvirt/"
-_lv_configure "$B/etc-libvirt"
-ln -s "$COWHERD_HOOK" "$B/etc-libvirt/hooks/qemu.d/cowherd"
-mkdir -p "$B_BASE" "$B/lib-nova/instances/locks"
-
-# ---- host A, Glance ------------------------------------------------------------------
-
-lvhost_up "$tmp/a"
-A_BASE=$tmp/a/lib-nova/instances/_base        # as B sees it
+twohost_up "$tmp/hosts"
+A_BASE=$(th_path A "$NOVA_BASE")     # as the test sees them; B sees A's there too
+B_BASE=$(th_path B "$NOVA_BASE")
+B_LOG=$(th_path B "$COWHERD_LOG")
 A_PEER=file://$A_BASE/
-# B reuses A's probe of qemu's capabilities (the same binaries).
-cp -a "$tmp/a/cache-libvirt/." "$B/cache-libvirt/"
+
+# ---- Glance, cowherd's settings, Nova's driver on each host ---------------------------
 
 glance_up "$tmp/glance"
-glance_configure
-head -c 64 /dev/urandom >/etc/cowherd/snapshot.key
-chmod 0600 /etc/cowherd/snapshot.key
-printf '[snapshot]\nkey_file = /etc/cowherd/snapshot.key\n' >>"$COWHERD_CONF"
-cp -p /etc/cowherd/snapshot.key "$B/etc-cowherd/snapshot.key"
+# Nova imports itself while the rest is set up.
+nova_shim_on "$tmp"
+DRV_WRAP=(th_a)
+driver_launch a "$NOVA_DIR/driver_serve.py" "$GLANCE_URL" host=host-a
+DRV_WRAP=(th_b)
+driver_launch b "$NOVA_DIR/driver_serve.py" "$GLANCE_URL" host=host-b
+DRV_WRAP=()
+glance_relay "$TH_A_PID" "$TH_B_PID"
 
-# conf_b [PEER_URL]: host B's cowherd.conf: Glance, the same key, and
-# PEER_URL as its one peer if given.
-conf_b() {
-    cat >"$B/etc-cowherd/cowherd.conf" <<EOF
-[nova]
-instances_path = $NOVA_INSTANCES
-[locks]
-timeout = 60
-[log]
-syslog = false
-file = $COWHERD_LOG
+# [glance] and [tools] fetcher as glance_configure writes them, on both
+# hosts, and the same key.
+head -c 64 /dev/urandom >"$TH_A_DIR/etc-cowherd/snapshot.key"
+chmod 0600 "$TH_A_DIR/etc-cowherd/snapshot.key"
+cp -p "$TH_A_DIR/etc-cowherd/snapshot.key" "$TH_B_DIR/etc-cowherd/snapshot.key"
+for h in A B; do
+    th_conf "$h" <<EOF
 [glance]
 url = $GLANCE_URL
 [tools]
-fetcher = $COWHERD_CLI
+fetcher = ${COWHERD_FETCH:-$COWHERD_CLI}
 [snapshot]
 key_file = /etc/cowherd/snapshot.key
 EOF
-    [ -z "${1:-}" ] || printf '[peers]\nurls = %s\n' "$1" >>"$B/etc-cowherd/cowherd.conf"
-}
-conf_b
-
-# ---- host B's libvirtd ------------------------------------------------------------------
-
-# on_b CMD...: CMD in host B's mount namespace (its libvirtd's).
-on_b() {
-    nsenter -t "$B_PID" -m env LIBVIRT_DEFAULT_URI=qemu:///system "$@"
-}
-
-# b_pids: B's daemons and guests, from their pid files, and whatever else
-# runs in B's mount namespace (its driver, stopped by pid just before).
-b_pids() {
-    local f p
-    for f in "$B"/run-libvirt/libvirtd.pid "$B"/run-libvirt/virtlogd.pid "$B"/run-libvirt/qemu/*.pid; do
-        [ -s "$f" ] && cat "$f"
-    done
-    [ -n "$B_MNT" ] || return 0
-    for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/ns/mnt" 2>/dev/null)" != "$B_MNT" ] || echo "${p#/proc/}"
-    done
-    return 0
-}
-
-# b_down: destroy and undefine B's domains, stop its daemons by pid, wait
-# until nothing is left in its mount namespace (which ends with them).
-b_down() {
-    local - ok=1 dom doms pid pids=() jobs=() left f
-    set +e
-    [ "$B_UP" = 1 ] || return 0
-    B_UP=0
-    mapfile -t pids < <(b_pids)
-    if [ -n "$B_PID" ] && on_b virsh version >/dev/null 2>&1; then
-        # In parallel: one destroy takes about 2 s here.
-        mapfile -t doms < <(on_b virsh -q list --name --all)
-        for dom in "${doms[@]}"; do
-            [ -n "$dom" ] || continue
-            { on_b virsh -q destroy "$dom" >/dev/null 2>&1; on_b virsh -q undefine "$dom" >/dev/null; } &
-            jobs+=("$!")
-        done
-        [ "${#jobs[@]}" = 0 ] || wait "${jobs[@]}"
-        [ -z "$(on_b virsh -q list --name --all)" ] || ok=0
-    fi
-    mapfile -t -O "${#pids[@]}" pids < <(b_pids)
-    for f in "$B"/run-libvirt/libvirtd.pid "$B"/run-libvirt/virtlogd.pid; do
-        [ ! -s "$f" ] || kill -TERM "$(<"$f")"
-    done
-    for pid in "${pids[@]}"; do
-        _wait_pid_gone "$pid" 15 && continue
-        echo "warning: host B's pid $pid still alive after teardown, SIGKILL" >&2
-        kill -KILL "$pid"
-        _wait_pid_gone "$pid" 5 || ok=0
-    done
-    left=$(for pid in /proc/[0-9]*; do
-        [ -z "$B_MNT" ] || [ "$(readlink "$pid/ns/mnt" 2>/dev/null)" != "$B_MNT" ] ||
-            echo "${pid#/proc/}"
-    done)
-    [ -z "$left" ] || { echo "error: still in host B's mount namespace: $left" >&2; ok=0; }
-    B_PID=
-    [ "$ok" = 1 ] || { echo "error: host B's teardown was not clean" >&2; return 1; }
-}
-
-binds=()
-for i in "${!_lv_mounts[@]}"; do
-    binds+=("$B/${_lv_names[i]}" "${_lv_mounts[i]}")
 done
-cleanup_fn b_down
-B_UP=1
-# shellcheck disable=SC2016  # expanded by the inner shell
-_lv_env unshare --mount --propagation private bash -c '
-    set -e
-    while [ "$#" -gt 0 ]; do
-        mount --bind "$1" "$2"
-        shift 2
-    done
-    virtlogd -d -p /run/libvirt/virtlogd.pid
-    libvirtd -d -p /run/libvirt/libvirtd.pid' host-b "${binds[@]}" || {
-    tail -n 20 "$B/log-libvirt/libvirtd.log" >&2 || true
-    die "host B's libvirtd failed to start"
+
+# log_on A|B REGEX: log_count on that host's cowherd log; show_log_on A|B.
+log_on() {
+    COWHERD_LOG=$(th_path "$1" "$COWHERD_LOG") log_count "$2"
 }
-[ -s "$B/run-libvirt/libvirtd.pid" ] && [ -s "$B/run-libvirt/virtlogd.pid" ] ||
-    die "host B's daemons wrote no pid files"
-B_PID=$(<"$B/run-libvirt/libvirtd.pid")
-B_MNT=$(readlink "/proc/$B_PID/ns/mnt")
-[ "$B_MNT" != "$(readlink /proc/self/ns/mnt)" ] || die "host B's libvirtd is in the test's mount namespace"
-poll_until 30 "host B's libvirtd answering" on_b virsh -q version
-note "hosts up: A (libvirtd $(</run/libvirt/libvirtd.pid)), B (libvirtd $B_PID)," \
-    "Glance at $GLANCE_URL ($(since_s "$t_start") s since the start)"
+
+show_log_on() {
+    COWHERD_LOG=$(th_path "$1" "$COWHERD_LOG") show_log
+}
 
 # ---- the images -----------------------------------------------------------------------
 
@@ -206,28 +110,26 @@ s2=$(image_sha1 "$o2")
 
 # o2's original on A by cowherd fetch (a manifest naming o2), before Nova
 # needs it; o1's Nova downloads itself at spawn.
-fetch_ok "$o2"
-[ -f "$NOVA_BASE/$s2.cowherd.json" ] || die "cowherd fetch wrote no manifest for $s2"
+th_a "$COWHERD_CLI" --config "$COWHERD_CONF" fetch "$o2" >"$tmp/out" 2>"$tmp/err" ||
+    { cat "$tmp/err" >&2; show_log_on A; die "cowherd fetch $o2 on A failed"; }
+[ ! -s "$tmp/out" ] || note "$(cat "$tmp/out")"
+[ -f "$A_BASE/$s2.cowherd.json" ] || die "cowherd fetch wrote no manifest for $s2"
 
-# ---- Nova's driver on each host -------------------------------------------------------
-
-nova_shim_on "$tmp"
-driver_start a "$NOVA_DIR/driver_serve.py" "$GLANCE_URL" host=host-a
-DRV_WRAP=(nsenter -t "$B_PID" -m)
-driver_start b "$NOVA_DIR/driver_serve.py" "$GLANCE_URL" host=host-b
-DRV_WRAP=()
+driver_ready a
+driver_ready b
 note "Nova's driver up on both hosts ($(since_s "$t_start") s since the start)"
 
 # ---- helpers -------------------------------------------------------------------------------
 
-# qemu_io FORMAT FILE QEMU-IO-CMD...: the commands on FILE, in one qemu-io.
+# qemu_io FORMAT FILE QEMU-IO-CMD...: the commands on FILE (as host A
+# sees it: an instance disk's chain), in one qemu-io.
 qemu_io() {
     local fmt=$1 f=$2 c args=()
     shift 2
     for c in "$@"; do
         args+=(-c "$c")
     done
-    qemu-io -f "$fmt" "${args[@]}" "$f" >/dev/null
+    th_a qemu-io -f "$fmt" "${args[@]}" "$f" >/dev/null
 }
 
 # expect FILE ORIGINAL QEMU-IO-CMD...: what a 1 GiB disk over ORIGINAL
@@ -245,20 +147,21 @@ disk_of() {
     printf '%s\n' "$NOVA_INSTANCES/$1/disk"
 }
 
-# cow_only CASE IMAGE PARENT IMAGE_ID TOP FLAT: Glance's stored file of
+# cow_only CASE IMAGE PARENT IMAGE_ID UUID FLAT: Glance's stored file of
 # IMAGE is a COW-only snapshot over PARENT (IMAGE_ID recorded, or "(not
-# recorded)"), signed under the key; its data about TOP's (the instance
-# disk's qcow2 file), far below FLAT's (the disk flattened).  Sets SHOWN.
+# recorded)"), signed under the key; its data about that of A's instance
+# UUID's disk (its qcow2 file), far below FLAT's (the disk flattened).
+# Sets SHOWN.
 cow_only() {
     local c=$1 f out d_snap d_top d_flat
     f=$(glance_image_file_path "$2")
     [ "$(glance_image disk_format "$2")" = qcow2 ] || die "$c: Glance has $2 as $(glance_image disk_format "$2")"
-    out=$("$COWHERD_CLI" snapshot show "$f") || die "$c: cowherd snapshot show: $out"
+    out=$(th_a "$COWHERD_CLI" snapshot show "$f") || die "$c: cowherd snapshot show: $out"
     grep -qx "$f: COW-only snapshot (marker version 1)" <<<"$out" &&
         grep -qx "  parent: *$3" <<<"$out" && grep -qxF "  image id:      $4" <<<"$out" &&
         grep -qx "  signature: *holds" <<<"$out" || die "$c: cowherd snapshot show says: $out"
     d_snap=$(data_bytes "$f")
-    d_top=$(data_bytes "$5")
+    d_top=$(data_bytes "$(th_path A "$(disk_of "$5")")")
     d_flat=$(data_bytes "$6")
     [ $((d_snap * 10)) -le $((d_top * 11)) ] ||
         die "$c: the snapshot has $d_snap bytes of data, the disk's top $d_top: not COW-only"
@@ -271,7 +174,7 @@ cow_only() {
 # REF (raw) after a snapshot (the guest, without an OS, writes nothing),
 # which must read as EXPECTED.
 a_flat() {
-    qemu-img convert -U -f qcow2 -O raw "$(disk_of "$1")" "$2"
+    th_a qemu-img convert -U -f qcow2 -O raw "$(disk_of "$1")" "$2"
     qemu-img compare -q -f raw -F raw "$2" "$3" ||
         die "A's disk $(disk_of "$1") does not read as the original with the writes made in it"
 }
@@ -289,9 +192,14 @@ b_base_is() {
         die "$c: left in .cowherd-tmp: $(ls -A "$B_BASE/.cowherd-tmp")"
 }
 
-b_log_count() {
-    [ -f "$B_LOG" ] || { echo 0; return 0; }
-    grep -cE -- "$1" "$B_LOG" || true
+# running A|B DOMAIN...: each domain runs on that host.
+running() {
+    local h=$1 dom state
+    shift
+    for dom in "$@"; do
+        state=$("th_${h,,}" virsh domstate "$dom" 2>&1) || die "domstate $dom on $h: $state"
+        [ "$state" = running ] || die "$dom on $h is '$state', not running"
+    done
 }
 
 # boot_b CASE NAME DB_ID SNAP REF PARENT: B's driver spawns NAME from
@@ -306,19 +214,19 @@ boot_b() {
     read -r DOM UUID <<<"$RESULT"
     drv_ok b state "$2"
     [ "$RESULT" = running ] || die "$c: B's driver says $2 is $RESULT"
-    [ "$(on_b virsh domstate "$DOM")" = running ] || die "$c: $DOM is $(on_b virsh domstate "$DOM")"
+    [ "$(th_b virsh domstate "$DOM")" = running ] || die "$c: $DOM is $(th_b virsh domstate "$DOM")"
     disk=$(disk_of "$UUID")
-    info=$(on_b qemu-img info -U --output=json -f qcow2 "$disk" | "$PYTHON" -c 'import json, sys
+    info=$(th_b qemu-img info -U --output=json -f qcow2 "$disk" | "$PYTHON" -c 'import json, sys
 i = json.load(sys.stdin)
 print(i.get("backing-filename"), i.get("backing-filename-format"))')
     [ "$info" = "$NOVA_BASE/$ENTRY raw" ] || die "$c: B's disk is over $info"
-    info=$(on_b qemu-img info -U --output=json "$NOVA_BASE/$ENTRY" | "$PYTHON" -c 'import json, sys
+    info=$(th_b qemu-img info -U --output=json "$NOVA_BASE/$ENTRY" | "$PYTHON" -c 'import json, sys
 i = json.load(sys.stdin)
 print(i["format"], i.get("backing-filename"))')
     [ "$info" = "raw None" ] || die "$c: B's _base/$ENTRY is $info, want raw, standalone"
-    on_b qemu-img compare -U -q -f qcow2 -F raw "$disk" "$5" ||
+    th_b qemu-img compare -U -q -f qcow2 -F raw "$disk" "$5" ||
         die "$c: B's disk does not read as A's did at snapshot time"
-    [ "$(b_log_count "_base/$ENTRY\.part: COW-only snapshot over $6 \(image [^)]*\) made whole into .*/$ENTRY\.converted\$")" = 1 ] ||
+    [ "$(log_on B "_base/$ENTRY\.part: COW-only snapshot over $6 \(image [^)]*\) made whole into .*/$ENTRY\.converted\$")" = 1 ] ||
         { cat "$B_LOG" >&2; die "$c: host B's cowherd did not make the download whole once"; }
 }
 
@@ -328,9 +236,9 @@ drv_ok a spawn vm1 "$o1" 1
 read -r dom1 uuid1 <<<"$RESULT"
 drv_ok a spawn vm2 "$o2" 2
 read -r dom2 uuid2 <<<"$RESULT"
-assert_running "$dom1" "$dom2"
-cmp "$tmp/o1.raw" "$NOVA_BASE/$s1" || die "Nova's _base/$s1 is not o1"
-[ ! -e "$NOVA_BASE/$s1.cowherd.json" ] || die "a manifest for Nova's own download of $s1"
+running A "$dom1" "$dom2"
+cmp "$tmp/o1.raw" "$A_BASE/$s1" || die "Nova's _base/$s1 is not o1"
+[ ! -e "$A_BASE/$s1.cowherd.json" ] || die "a manifest for Nova's own download of $s1"
 note "host A: vm1 ($dom1) over Nova's own _base/$s1, vm2 ($dom2) over cowherd's _base/$s2," \
     "both running ($(since_s "$t_start") s since the start)"
 
@@ -349,11 +257,11 @@ expect "$tmp/exp2b.raw" "$tmp/o2.raw" "${w2[@]}" "${w2b[@]}"
 drv_ok a power_off vm1
 qemu_io qcow2 "$(disk_of "$uuid1")" "${w1[@]}"
 drv_ok a power_on vm1
-assert_running "$dom1"
+running A "$dom1"
 drv_ok a snapshot vm1 vm1-live
 snap1=$RESULT
 a_flat "$uuid1" "$tmp/ref1.raw" "$tmp/exp1.raw"
-cow_only 1 "$snap1" "$s1" "(not recorded)" "$(disk_of "$uuid1")" "$tmp/ref1.raw"
+cow_only 1 "$snap1" "$s1" "(not recorded)" "$uuid1" "$tmp/ref1.raw"
 [ "$(glance_image image_id_sha1 "$snap1")" = "$s1" ] &&
     [ "$(glance_image instance_uuid "$snap1")" = "$uuid1" ] ||
     die "vm1's snapshot record: image_id_sha1 '$(glance_image image_id_sha1 "$snap1")'," \
@@ -368,19 +276,19 @@ qemu_io qcow2 "$(disk_of "$uuid2")" "${w2[@]}"
 drv_ok a snapshot vm2 vm2-cold
 snap2=$RESULT
 a_flat "$uuid2" "$tmp/ref2.raw" "$tmp/exp2.raw"
-cow_only 2 "$snap2" "$s2" "$o2" "$(disk_of "$uuid2")" "$tmp/ref2.raw"
+cow_only 2 "$snap2" "$s2" "$o2" "$uuid2" "$tmp/ref2.raw"
 note "vm2's cold snapshot $snap2: COW-only over $s2, image $o2 recorded, signed; $SHOWN"
 qemu_io qcow2 "$(disk_of "$uuid2")" "${w2b[@]}"
 drv_ok a snapshot vm2 vm2-cold-2
 snap2b=$RESULT
 a_flat "$uuid2" "$tmp/ref2b.raw" "$tmp/exp2b.raw"
-cow_only 3 "$snap2b" "$s2" "$o2" "$(disk_of "$uuid2")" "$tmp/ref2b.raw"
+cow_only 3 "$snap2b" "$s2" "$o2" "$uuid2" "$tmp/ref2b.raw"
 note "vm2's second cold snapshot $snap2b: COW-only; $SHOWN"
 
 snaps="$NOVA_INSTANCES/snapshots/tmp[^/]*/[0-9a-f]{32}"
-[ "$(log_count "snapshot $snaps\\.delta: COW-only into $snaps\$")" = 1 ] &&
-    [ "$(log_count "snapshot $(disk_of "$uuid2"): COW-only into $snaps\$")" = 2 ] ||
-    { show_log; die "host A's shim did not log one live and two cold COW-only snapshots"; }
+[ "$(log_on A "snapshot $snaps\\.delta: COW-only into $snaps\$")" = 1 ] &&
+    [ "$(log_on A "snapshot $(disk_of "$uuid2"): COW-only into $snaps\$")" = 2 ] ||
+    { show_log_on A; die "host A's shim did not log one live and two cold COW-only snapshots"; }
 note "host A done ($(since_s "$t_start") s since the start)"
 
 # ---- host B ------------------------------------------------------------------------------
@@ -392,7 +300,7 @@ n2=$(glance_count_downloads "$o2")
 # it by image_id_sha1.
 boot_b 1 vmb1 3 "$snap1" "$tmp/ref1.raw" "$s1"
 e1=$ENTRY
-[ "$(b_log_count "fetch $NOVA_BASE/$s1: image $o1 from $GLANCE_URL/v2/images/$o1/file")" = 1 ] ||
+[ "$(log_on B "fetch $NOVA_BASE/$s1: image $o1 from $GLANCE_URL/v2/images/$o1/file")" = 1 ] ||
     { cat "$B_LOG" >&2; die "1: B's cowherd did not fetch $s1 from Glance"; }
 [ "$(glance_count_downloads "$o1")" = $((n1 + 1)) ] || die "1: Glance did not serve o1 once more"
 # (glance_count_downloads waited until Glance had logged every request.)
@@ -404,10 +312,10 @@ note "1 $snap1 on B ($DOM running): _base/$s1 missing, found in Glance by image_
     "the disk reads as vm1's at snapshot time"
 
 # 2. The original missing on B, A a peer (ahead of Glance).
-conf_b "$A_PEER"
+printf '[peers]\nurls = %s\n' "$A_PEER" | th_conf B
 boot_b 2 vmb2 4 "$snap2" "$tmp/ref2.raw" "$s2"
 e2=$ENTRY
-[ "$(b_log_count "fetch $NOVA_BASE/$s2: image $o2 from $A_PEER$s2, ")" = 1 ] ||
+[ "$(log_on B "fetch $NOVA_BASE/$s2: image $o2 from $A_PEER$s2, ")" = 1 ] ||
     { cat "$B_LOG" >&2; die "2: B's cowherd did not fetch $s2 from peer A"; }
 [ "$(glance_count_downloads "$o2")" = "$n2" ] || die "2: Glance served o2"
 cmp "$tmp/o2.raw" "$B_BASE/$s2" || die "2: B's _base/$s2 is not o2"
@@ -417,14 +325,12 @@ note "2 $snap2 on B ($DOM running): _base/$s2 missing, from peer A; the disk rea
 
 # 3. The original cached on B (by 2).
 boot_b 3 vmb3 5 "$snap2b" "$tmp/ref2b.raw" "$s2"
-[ "$(b_log_count "fetch ")" = 0 ] || { cat "$B_LOG" >&2; die "3: B's cowherd fetched"; }
+[ "$(log_on B "fetch ")" = 0 ] || { cat "$B_LOG" >&2; die "3: B's cowherd fetched"; }
 [ "$(glance_count_downloads "$o2")" = "$n2" ] || die "3: Glance served o2"
 b_base_is 3 "$e1" "$e1.cowherd-top" "$s1" "$s1.cowherd.json" "$e2" "$e2.cowherd-top" "$s2" \
     "$s2.cowherd.json" "$ENTRY" "$ENTRY.cowherd-top"
 note "3 $snap2b on B ($DOM running): _base/$s2 cached; the disk reads as vm2's at its second snapshot"
 
-assert_running "$dom1"
-# shellcheck disable=SC2016  # expanded by the inner shell
-on_b bash -c 'for d in "$@"; do [ "$(virsh domstate "$d")" = running ] || exit 1; done' \
-    - instance-00000003 instance-00000004 instance-00000005 || die "a guest on B stopped"
+running A "$dom1"
+running B instance-00000003 instance-00000004 instance-00000005
 note "all cases as expected in $(since_s "$t_start") s"
