@@ -8,7 +8,7 @@
  *                              qemu-img call it stands in for (ARGV): done
  *                              here, or that call run as it was. */
 #include <errno.h>
-#include <fcntl.h>
+#include <spawn.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -23,6 +24,7 @@
 #include "digest.h"
 #include "error.h"
 #include "io.h"
+#include "lock.h"
 #include "log.h"
 #include "pathutil.h"
 #include "rebase_proof.h"
@@ -293,15 +295,40 @@ show (struct cli *cli, int argc, char *argv[])
   return sig == 0 ? 1 : 0;
 }
 
+/* QARGV with the real qemu-img, this process waiting (stdio shared: the
+ * caller sees its output): its exit status, 128 + the signal that ended
+ * it, or -1 with ch_error. */
+static int
+run_wait (const struct cli *cli, char **qargv)
+{
+  pid_t pid;
+  int st, e;
+
+  qargv[0] = cli->cfg.real_qemu_img;
+  if ((e = posix_spawn (&pid, qargv[0], NULL, NULL, qargv, environ)) != 0) {
+    ch_error ("cannot run %s: %s", qargv[0], strerror (e));
+    return -1;
+  }
+  while (waitpid (pid, &st, 0) < 0)
+    if (errno != EINTR) {
+      ch_error ("waitpid: %m");
+      return -1;
+    }
+  return WIFEXITED (st) ? WEXITSTATUS (st) : 128 + WTERMSIG (st);
+}
+
 /* Nova's safe rebase of IMAGE onto NEW (ARGV), where the current backing
  * file carries a snapshot top (lib/snaptop.h): header only onto the top,
- * then ARGV itself, which then compares only the top's clusters.  "-" for
- * a format not given.  Not proven: ARGV as it came. */
+ * then ARGV itself, which then compares only the top's clusters, with
+ * Nova's locks on both entries held until it is done.  If it fails, the
+ * header is pointed back at the entry (the same content) and its status
+ * is this command's.  "-" for a format not given.  Not proven: ARGV as
+ * it came. */
 static int
 rebase (struct cli *cli, int argc, char *argv[])
 {
-  int q = after_dashes (argc, argv), locks[2];
-  CLEANUP_FREE char *top = NULL;
+  int q = after_dashes (argc, argv), locks[2], status;
+  struct ch_rebase_top t = { 0 };
   char why[768];
 
   if (q < 0 || q - 1 - optind != 4) {
@@ -309,38 +336,65 @@ rebase (struct cli *cli, int argc, char *argv[])
              "QEMU-IMG-ARGV\n");
     return 2;
   }
-  if (cli_load_config (cli) < 0)
-    run_qemu_img (cli, argv + q);
-  {
-    const char *image = argv[optind], *ifmt = argv[optind + 1], *new = argv[optind + 2],
-      *nfmt = argv[optind + 3];
-    struct ch_rebase_case c = {
-      .image = image, .image_fmt = strcmp (ifmt, "-") ? ifmt : NULL,
-      .new_backing = new, .new_fmt = strcmp (nfmt, "-") ? nfmt : NULL,
-    };
-
-    if (!ch_rebase_via_top (&cli->cfg, &c, ch_sha256_fd, locks, &top, why, sizeof why)) {
-      ch_log (LOG_INFO, "rebase %s onto %s: full rebase: %s", image, new, why);
-      run_qemu_img (cli, argv + q);
-    }
-    char *unsafe[] = { cli->cfg.real_qemu_img, (char *) "rebase", (char *) "-q", (char *) "-u",
-                       (char *) "-f", (char *) "qcow2", (char *) "-b", top, (char *) "-F",
-                       (char *) "qcow2", (char *) image, NULL };
-
-    /* Equal content: the header now names the top, over NEW. */
-    if (ch_run (unsafe) < 0) {
-      ch_log (LOG_WARNING, "rebase %s onto %s: full rebase: pointing it at %s failed: %s",
-              image, new, top, ch_last_error ());
-      run_qemu_img (cli, argv + q);
-    }
-    /* Nova's locks on the entries live on in qemu-img until it exits. */
-    for (int i = 0; i < 2; i++)
-      if (locks[i] >= 0)
-        (void) fcntl (locks[i], F_SETFD, 0);
-    ch_log (LOG_INFO, "rebase %s onto %s: through the snapshot top %s: %s", image, new, top,
-            why);
+  if (cli_load_config (cli) < 0) {
+    /* The shim read it a moment ago; whatever broke, the rebase runs. */
+    fprintf (stderr, "qemu-img (cowherd): %s; running the full rebase\n", ch_last_error ());
+    if (ch_config_load (NULL, true, &cli->cfg) < 0)
+      return 1;
     run_qemu_img (cli, argv + q);
   }
+  const char *image = argv[optind], *ifmt = argv[optind + 1], *new = argv[optind + 2],
+    *nfmt = argv[optind + 3];
+  struct ch_rebase_case c = {
+    .image = image, .image_fmt = strcmp (ifmt, "-") ? ifmt : NULL,
+    .new_backing = new, .new_fmt = strcmp (nfmt, "-") ? nfmt : NULL,
+  };
+
+  if (!ch_rebase_via_top (&cli->cfg, &c, ch_sha256_fd, locks, &t, why, sizeof why)) {
+    ch_log (LOG_INFO, "rebase %s onto %s: full rebase: %s", image, new, why);
+    run_qemu_img (cli, argv + q);
+  }
+  char *unsafe[] = { cli->cfg.real_qemu_img, (char *) "rebase", (char *) "-q", (char *) "-u",
+                     (char *) "-f", (char *) "qcow2", (char *) "-b", t.top, (char *) "-F",
+                     (char *) "qcow2", (char *) image, NULL };
+  char *back[] = { cli->cfg.real_qemu_img, (char *) "rebase", (char *) "-q", (char *) "-u",
+                   (char *) "-f", (char *) "qcow2", (char *) "-b", t.backing, (char *) "-F",
+                   t.backing_fmt, (char *) image, NULL };
+
+  /* Equal content: the header now names the top, over NEW. */
+  if (ch_run (unsafe) < 0) {
+    ch_log (LOG_WARNING, "rebase %s onto %s: full rebase: pointing it at %s failed: %s",
+            image, new, t.top, ch_last_error ());
+    run_qemu_img (cli, argv + q);
+  }
+  status = run_wait (cli, argv + q);
+  if (status == 0)
+    ch_log (LOG_INFO, "rebase %s onto %s: through the snapshot top %s: %s", image, new, t.top,
+            why);
+  else {
+    char reason[CH_ERROR_MAX + 64];
+
+    if (status < 0)
+      snprintf (reason, sizeof reason, "%s", ch_last_error ());
+    else
+      snprintf (reason, sizeof reason, "qemu-img ended with status %d", status);
+    if (ch_run (back) < 0)
+      ch_log (LOG_ERR, "rebase %s onto %s through the snapshot top %s: %s; pointing it back "
+              "at %s failed too (%s): it stands on the top, which reads the same", image, new,
+              t.top, reason, t.backing, ch_last_error ());
+    else
+      ch_log (LOG_WARNING, "rebase %s onto %s through the snapshot top %s: %s; its header "
+              "names %s again", image, new, t.top, reason, t.backing);
+    if (status < 0) {
+      fprintf (stderr, "qemu-img (cowherd): %s\n", reason);
+      status = 1;
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    if (locks[i] >= 0)
+      ch_unlock (locks[i]);
+  ch_rebase_top_free (&t);
+  return status;
 }
 
 int

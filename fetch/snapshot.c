@@ -462,23 +462,26 @@ over (const struct ch_config *cfg, const struct taken *t, const char *backing, e
 }
 
 /* Keep the snapshot's top beside the entry LEAF of _base made whole from
- * it, WHOLE_FD (lib/snaptop.h): T's private copy, pointed at the original
- * (header only), made durable and renamed to <sha1>.cowherd-top, then the
- * record on the whole image.  Best effort: without it, Nova's later rebase
- * of a disk onto the original is the full one. */
+ * it, WHOLE_FD in format FMT (lib/snaptop.h): T's private copy, pointed at
+ * the original (header only), given the entry's mode, made durable and
+ * renamed to <sha1>.cowherd-top, then the record on the whole image.  Only
+ * once the entry is complete; best effort: without it, Nova's later
+ * rebase of a disk onto the original is the full one. */
 static void
 keep_top (const struct ch_config *cfg, struct taken *t, const char *dir_path, const char *leaf,
-          int whole_fd)
+          int whole_fd, const char *fmt)
 {
   char top[CH_SNAPTOP_NAME_MAX], value[CH_SNAPTOP_RECORD_MAX];
-  struct ch_snaptop_record rec;
-  struct stat pst;
+  struct ch_snaptop_record rec = { .fmt = "" };
+  struct stat pst, wst;
 
   if (strcmp (dir_path, cfg->base_dir) != 0 || !ch_snaptop_name (leaf, top))
     return;
+  snprintf (rec.fmt, sizeof rec.fmt, "%s", fmt);
   ch_error_clear ();
   errno = 0;
-  if (over (cfg, t, t->parent_path, t->pfmt) < 0 || fsync (t->tfd) < 0 ||
+  if (over (cfg, t, t->parent_path, t->pfmt) < 0 || fstat (whole_fd, &wst) < 0 ||
+      fchmod (t->tfd, wst.st_mode & 0777) < 0 || fsync (t->tfd) < 0 ||
       ch_sha256_fd (t->tfd, rec.sha256) < 0 || fstat (t->parent_fd, &pst) < 0 ||
       renameat (t->dir_fd, t->tmp, t->dir_fd, top) < 0) {
     ch_log (LOG_WARNING, "%s/%s: the snapshot's top is not kept: %s", dir_path, top,
@@ -491,7 +494,8 @@ keep_top (const struct ch_config *cfg, struct taken *t, const char *dir_path, co
   rec.parent_ino = (uint64_t) pst.st_ino;
   rec.parent_size = (uint64_t) pst.st_size;
   ch_snaptop_format (&rec, value);
-  if (fsync (t->dir_fd) < 0 || fsetxattr (whole_fd, CH_SNAPTOP_XATTR, value, strlen (value), 0) < 0)
+  if (fsync (t->dir_fd) < 0 ||
+      fsetxattr (whole_fd, CH_SNAPTOP_XATTR, value, strlen (value), 0) < 0 || fsync (whole_fd) < 0)
     ch_log (LOG_WARNING, "%s/%s: the snapshot's top is kept but not recorded: %m", dir_path,
             top);
 }
@@ -520,10 +524,8 @@ ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir
       goto out;
   }
   nfd = openat (dir_fd, newn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (nfd >= 0) {
+  if (nfd >= 0)
     note_parent (nfd, &t.m);
-    keep_top (cfg, &t, dir_path, leaf, nfd);
-  }
   if (nfd < 0 || fchmod (nfd, t.st.st_mode & 0777) < 0 || fsync (nfd) < 0 ||
       renameat (dir_fd, newn, dir_fd, leaf) < 0 || fsync (dir_fd) < 0) {
     ch_error ("%s: %m", new_path);
@@ -531,6 +533,7 @@ ch_snapshot_rebuild_at (const struct ch_config *cfg, int dir_fd, const char *dir
   }
   ch_log (LOG_INFO, "%s: COW-only snapshot over %s (image %s) made whole", t.path,
           t.m.parent, t.m.image_id[0] ? t.m.image_id : "unknown");
+  keep_top (cfg, &t, dir_path, leaf, nfd, "qcow2");
   r = 0;
  out:
   if (new_path)
@@ -643,11 +646,11 @@ ch_snapshot_to_raw (const struct ch_config *cfg, const char *src, const char *ds
       goto out;
   }
   note_parent (out, &t.m);
-  keep_top (cfg, &t, cfg->base_dir, leaf, out);
   if (fsync (out) < 0) {
     ch_error ("fsync %s: %m", dst);
     goto out;
   }
+  keep_top (cfg, &t, cfg->base_dir, leaf, out, "raw");
   ch_log (LOG_INFO, "%s: COW-only snapshot over %s (image %s) made whole into %s", t.path,
           t.m.parent, t.m.image_id[0] ? t.m.image_id : "unknown", dst);
   r = 0;

@@ -279,16 +279,14 @@ ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
   return r;
 }
 
-/* The virtual size of the entry open on FD: its qcow2 header's, or, raw,
- * its length. */
+/* The virtual size of the entry open on FD in format FMT ("raw" or
+ * "qcow2"). */
 static bool
-entry_vsize (int fd, const struct stat *st, uint64_t *vsize)
+entry_vsize (int fd, const struct stat *st, const char *fmt, uint64_t *vsize)
 {
-  uint8_t magic[4];
   struct ch_qcow2_info qi;
 
-  if (ch_read_full (fd, magic, sizeof magic, 0) != (ssize_t) sizeof magic ||
-      !ch_qcow2_is_qcow2 (magic, sizeof magic)) {
+  if (strcmp (fmt, "raw") == 0) {
     *vsize = (uint64_t) st->st_size;
     return true;
   }
@@ -298,12 +296,13 @@ entry_vsize (int fd, const struct stat *st, uint64_t *vsize)
   return true;
 }
 
-/* The snapshot's top kept beside CUR, checked against the record on CUR
- * and against NEW: *TOP_PATH (malloc'd) on success. */
+/* The snapshot's top kept beside CUR (which the image names in format
+ * CUR_FMT), checked against the record on CUR and against NEW: T->top
+ * (malloc'd) on success. */
 static bool
-check_top (int base_fd, const char *base_dir, const struct backing *cur,
+check_top (int base_fd, const char *base_dir, const struct backing *cur, const char *cur_fmt,
            const struct backing *new, const char *new_fmt, int (*sha256_fd) (int, char[65]),
-           char **top_path, uint64_t *top_bytes, char *why, size_t len)
+           struct ch_rebase_top *t, uint64_t *top_bytes, char *why, size_t len)
 {
   char parent[CH_SHA1_HEX + 2], value[CH_SNAPTOP_RECORD_MAX], top[CH_SNAPTOP_NAME_MAX];
   char sum[65];
@@ -318,13 +317,17 @@ check_top (int base_fd, const char *base_dir, const struct backing *cur,
   bool ok = false;
 
   n = fgetxattr (cur->fd, CH_SNAP_XATTR, parent, sizeof parent);
-  if (n != CH_SHA1_HEX || memcmp (parent, new->leaf, CH_SHA1_HEX) != 0 ||
-      new->leaf[CH_SHA1_HEX] != '\0')
+  if (n != CH_SHA1_HEX || strlen (new->leaf) != CH_SHA1_HEX ||
+      memcmp (parent, new->leaf, CH_SHA1_HEX) != 0)
     return ch_why (why, len, "%s was not made whole from a COW-only snapshot over %s",
                    cur->leaf, new->leaf);
   n = fgetxattr (cur->fd, CH_SNAPTOP_XATTR, value, sizeof value);
   if (n <= 0 || !ch_snaptop_parse (value, (size_t) n, &rec))
     return ch_why (why, len, "%s records no snapshot top", cur->leaf);
+  /* The safe rebase reads CUR as the image's header says: as what it is. */
+  if (strcmp (cur_fmt, rec.fmt) != 0)
+    return ch_why (why, len, "the image names %s as %s, but it is %s", cur->leaf, cur_fmt,
+                   rec.fmt);
   /* Cache entries are replaced by rename, never rewritten: the same inode
    * of the same size is the original the top was checked over. */
   if (rec.parent_dev != (uint64_t) new->st.st_dev || rec.parent_ino != (uint64_t) new->st.st_ino ||
@@ -349,14 +352,14 @@ check_top (int base_fd, const char *base_dir, const struct backing *cur,
       strcmp (tq.backing_fmt, new_fmt) != 0)
     return ch_why (why, len, "the snapshot top %s does not stand on %s as %s", tpath, new->leaf,
                    new_fmt);
-  if (!entry_vsize (cur->fd, &cur->st, &cur_vsize))
+  if (!entry_vsize (cur->fd, &cur->st, rec.fmt, &cur_vsize))
     return ch_why (why, len, "%s: %s", cur->path, ch_last_error ());
   if (tq.virtual_size != cur_vsize)
     return ch_why (why, len, "the snapshot top %s is not the size of %s", tpath, cur->leaf);
   /* Its backing file, as QEMU will open it, is the new backing file. */
   if (open_backing (base_fd, base_dir, tpath, tq.backing, "top's", &tb, why, len)) {
     if (tb.st.st_dev == new->st.st_dev && tb.st.st_ino == new->st.st_ino) {
-      *top_path = CH_STEAL (tpath);
+      t->top = CH_STEAL (tpath);
       *top_bytes = (uint64_t) st.st_blocks * 512;
       ok = true;
     }
@@ -367,10 +370,18 @@ check_top (int base_fd, const char *base_dir, const struct backing *cur,
   return ok;
 }
 
+void
+ch_rebase_top_free (struct ch_rebase_top *t)
+{
+  free (t->top);
+  free (t->backing);
+  *t = (struct ch_rebase_top) { 0 };
+}
+
 bool
 ch_rebase_via_top (const struct ch_config *cfg, const struct ch_rebase_case *c,
-                   int (*sha256_fd) (int fd, char hex[65]), int lock_fds[2], char **top_path,
-                   char *why, size_t len)
+                   int (*sha256_fd) (int fd, char hex[65]), int lock_fds[2],
+                   struct ch_rebase_top *t, char *why, size_t len)
 {
   const char *base_dir = cfg->base_dir;
   struct backing cur = { .fd = -1 }, new = { .fd = -1 };
@@ -382,25 +393,39 @@ ch_rebase_via_top (const struct ch_config *cfg, const struct ch_rebase_case *c,
   bool r = false;
 
   lock_fds[0] = lock_fds[1] = -1;
-  *top_path = NULL;
+  *t = (struct ch_rebase_top) { 0 };
   if (!open_image (c, &image, &img_fd, &img_st, &qi, why, len))
     return false;
+  if (!qi.has_backing_fmt)
+    return ch_why (why, len, "the current backing format is not recorded");
   if ((base_fd = ch_open_dir (base_dir, false)) < 0)
     return ch_why (why, len, "%s", ch_last_error ());
   if (open_backing (base_fd, base_dir, image, qi.backing, "current", &cur, why, len) &&
       open_backing (base_fd, base_dir, image, c->new_backing, "new", &new, why, len) &&
-      check_top (base_fd, base_dir, &cur, &new, c->new_fmt, sha256_fd, top_path, &top_bytes,
-                 why, len)) {
+      check_top (base_fd, base_dir, &cur, qi.backing_fmt, &new, c->new_fmt, sha256_fd, t,
+                 &top_bytes, why, len)) {
     r = lock_entries (cfg, &cur, &new, lock_fds, why, len);
-    if (r)
+    if (r && (t->backing = strdup (qi.backing)) == NULL) {
+      ch_why (why, len, "out of memory");
+      r = false;
+    }
+    if (r) {
+      snprintf (t->backing_fmt, sizeof t->backing_fmt, "%s", qi.backing_fmt);
       snprintf (why, len, "%s was made whole from a COW-only snapshot over %s, whose top "
                 "(%" PRIu64 " bytes allocated) reads as %s over %s", cur.leaf, new.leaf,
                 top_bytes, cur.leaf, new.leaf);
+    }
     else {
-      free (*top_path);
-      *top_path = NULL;
+      for (int i = 0; i < 2; i++)
+        if (lock_fds[i] >= 0) {
+          ch_unlock (lock_fds[i]);
+          lock_fds[i] = -1;
+        }
+      ch_rebase_top_free (t);
     }
   }
+  else
+    ch_rebase_top_free (t);
   backing_free (&cur);
   backing_free (&new);
   return r;

@@ -33,6 +33,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "qcow2.h"
+
 struct ch_rebase_case {
   const char *image;          /* the top image, as given (may be relative) */
   const char *image_fmt;      /* -f, or NULL (then probed like qemu-img does) */
@@ -49,14 +51,25 @@ struct ch_config;
 bool ch_rebase_proven (const struct ch_config *cfg, const struct ch_rebase_case *c,
                        int lock_fds[2], char *why, size_t len);
 
+/* The way through a snapshot top (ch_rebase_via_top). */
+struct ch_rebase_top {
+  char *top;                  /* the top, <sha1>.cowherd-top in _base */
+  char *backing;              /* the image's backing file, as its header names it */
+  char backing_fmt[CH_BACKING_FMT_MAX + 1];  /* and its format */
+};
+
+void ch_rebase_top_free (struct ch_rebase_top *t);
+
 /* True when C can be rebased through the top of the COW-only snapshot its
  * current backing file was made whole from (snaptop.h): `rebase -u` onto
- * *TOP_PATH (malloc'd; the caller frees it), then C's own safe rebase,
- * which then compares only the clusters the top holds, gives the image
- * C's safe rebase gives.  SHA256_FD hashes the top (libcrypto stays out of
- * this module).  WHY and LOCK_FDS as for ch_rebase_proven. */
+ * T->top, then C's own safe rebase, which then compares only the clusters
+ * the top holds, gives the image C's safe rebase gives.  T->backing and
+ * T->backing_fmt say how to point the image back (the same content) if
+ * that rebase fails.  SHA256_FD hashes the top (libcrypto stays out of
+ * this module).  WHY and LOCK_FDS as for ch_rebase_proven; T is freed
+ * with ch_rebase_top_free. */
 bool ch_rebase_via_top (const struct ch_config *cfg, const struct ch_rebase_case *c,
                         int (*sha256_fd) (int fd, char hex[65]), int lock_fds[2],
-                        char **top_path, char *why, size_t len);
+                        struct ch_rebase_top *t, char *why, size_t len);
 
 #endif

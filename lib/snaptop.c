@@ -31,8 +31,8 @@ ch_snaptop_is_top (const char *leaf, char entry[CH_SHA1_HEX + 1])
 void
 ch_snaptop_format (const struct ch_snaptop_record *r, char buf[CH_SNAPTOP_RECORD_MAX])
 {
-  snprintf (buf, CH_SNAPTOP_RECORD_MAX, "1 %.64s %" PRIu64 " %" PRIu64 " %" PRIu64, r->sha256,
-            r->parent_dev, r->parent_ino, r->parent_size);
+  snprintf (buf, CH_SNAPTOP_RECORD_MAX, "1 %.64s %" PRIu64 " %" PRIu64 " %" PRIu64 " %.5s",
+            r->sha256, r->parent_dev, r->parent_ino, r->parent_size, r->fmt);
 }
 
 /* A decimal number of at most 20 digits ending at a space or the end. */
@@ -65,7 +65,15 @@ ch_snaptop_parse (const char *value, size_t len, struct ch_snaptop_record *r)
   memcpy (r->sha256, p + 2, 64);
   r->sha256[64] = '\0';
   p += 67;
-  return number (&p, end, &r->parent_dev) && p < end && *p++ == ' ' &&
-         number (&p, end, &r->parent_ino) && p < end && *p++ == ' ' &&
-         number (&p, end, &r->parent_size) && p == end;
+  if (!(number (&p, end, &r->parent_dev) && p < end && *p++ == ' ' &&
+        number (&p, end, &r->parent_ino) && p < end && *p++ == ' ' &&
+        number (&p, end, &r->parent_size) && p < end && *p++ == ' '))
+    return false;
+  if ((size_t) (end - p) == 3 && memcmp (p, "raw", 3) == 0)
+    strcpy (r->fmt, "raw");
+  else if ((size_t) (end - p) == 5 && memcmp (p, "qcow2", 5) == 0)
+    strcpy (r->fmt, "qcow2");
+  else
+    return false;
+  return true;
 }

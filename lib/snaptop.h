@@ -5,9 +5,10 @@
  * the snapshot's own clusters too, as _base/<sha1>.cowherd-top: a qcow2
  * image over the original (_base/<parent>), so the top over the original
  * reads exactly as the entry does.  The entry carries a record (an
- * extended attribute) binding the two: the top's sha256, and the
- * original's identity (device, inode, size; cache entries are replaced by
- * rename, never rewritten).
+ * extended attribute) binding the two: the top's sha256, the original's
+ * identity (device, inode, size; cache entries are replaced by rename,
+ * never rewritten, and named for an immutable Glance image), and the
+ * entry's own format.
  *
  * With that, Nova's rebase of a disk from the entry onto the original
  * (unshelve: _rebase_original_qcow2_image) can go through the top: the
@@ -29,12 +30,13 @@
 #define CH_SNAPTOP_XATTR "user.cowherd.snapshot-top"
 #define CH_SNAPTOP_SUFFIX ".cowherd-top"
 #define CH_SNAPTOP_NAME_MAX (CH_SHA1_HEX + sizeof CH_SNAPTOP_SUFFIX)
-/* "1 <64 hex> <dev> <ino> <size>", with room to spare. */
+/* "1 <64 hex> <dev> <ino> <size> <raw|qcow2>", with room to spare. */
 #define CH_SNAPTOP_RECORD_MAX 160
 
 struct ch_snaptop_record {
   char sha256[65];          /* of the top file, lowercase hex */
   uint64_t parent_dev, parent_ino, parent_size;
+  char fmt[6];              /* the entry's own format: "raw" or "qcow2" */
 };
 
 /* The top's name for the entry LEAF: "<sha1>.cowherd-top" when LEAF is

@@ -18,7 +18,9 @@
 # qemu-img (Nova's own safe rebase, the entry already whole) gets a disk
 # reading the same, with the same clusters allocated.  With the top
 # changed, the proof fails and Nova's full rebase runs, with the reason
-# logged, and the disk still reads as before.  With force_raw_images off
+# logged, and the disk still reads as before.  When Nova's rebase fails
+# after the header-only step, its error reaches Nova and the disk names
+# the entry again.  With force_raw_images off
 # (the entry made whole in place, as qcow2), the same.  `cowherd cache`
 # lists the top, and gc removes it once its entry is gone.
 set -euo pipefail
@@ -27,7 +29,7 @@ source "$(dirname "$0")/../integration/glance.sh"
 source "$(dirname "$0")/nova.sh"
 source "$(dirname "$0")/driver.sh"
 private_ns "$@"
-requires qemu-img qemu-io virsh cmp
+requires qemu-img qemu-io virsh cmp mount umount
 requires_built COWHERD_CLI COWHERD_SHIM
 driver_requires
 
@@ -125,6 +127,30 @@ qemu-img compare -U -f qcow2 -F qcow2 "$D1" "$D2" >/dev/null ||
 [ "$(alloc_map "$D1")" = "$(alloc_map "$D2")" ] ||
     die "the clusters allocated differ: $(alloc_map "$D1") vs $(alloc_map "$D2")"
 note "Nova's own safe rebase (plain qemu-img) gives a disk reading the same, same clusters"
+
+# ---- Nova's rebase fails after the top step: the header goes back ---------------------
+
+# A disk over the entry on a 1 MiB filesystem: the header-only step fits,
+# the top's clusters do not.  Nova's own _rebase_with_qemu_img through the
+# shim must fail with qemu-img's error, and leave the disk naming the
+# entry again, reading as before.
+mkdir -p "$tmp/small"
+mount -t tmpfs -o size=1m cowherd-small "$tmp/small"
+cleanup_fn umount "$tmp/small"
+qemu-img create -q -f qcow2 -F raw -b "$ENTRY" "$tmp/small/disk" 1G
+: >"$COWHERD_LOG"
+if out=$(nova_py "$NOVA_DIR/rebase_with_qemu_img.py" "$tmp/small/disk" "$ORIG"); then
+    die "a rebase that cannot write its clusters succeeded: $out"
+fi
+grep -qF "No space left on device" <<<"$out" || die "Nova's exception: $out"
+[ "$(log_count "rebase $tmp/small/disk onto $ORIG through the snapshot top $ENTRY.cowherd-top: qemu-img ended with status 1; its header names $ENTRY again")" = 1 ] ||
+    { show_log; die "the failed rebase was not logged as undone"; }
+[ "$(backing_of "$tmp/small/disk")" = "$ENTRY" ] ||
+    die "after the failed rebase the disk stands on $(backing_of "$tmp/small/disk")"
+qemu-img compare -U -f qcow2 -F raw "$tmp/small/disk" "$ENTRY" >/dev/null ||
+    die "after the failed rebase the disk does not read as its entry"
+note "Nova's rebase failing (no space) after the top step: its error reached Nova, the header" \
+    "names the entry again"
 
 # ---- a changed top: the proof fails, Nova's full rebase runs -------------------------
 

@@ -43,16 +43,22 @@ static void
 test_record (void **state)
 {
   struct ch_snaptop_record r = { .sha256 = SUM, .parent_dev = 2049,
-                                 .parent_ino = UINT64_MAX, .parent_size = 67108864 }, back;
+                                 .parent_ino = UINT64_MAX, .parent_size = 67108864,
+                                 .fmt = "qcow2" }, back;
   char buf[CH_SNAPTOP_RECORD_MAX];
 
   (void) state;
   ch_snaptop_format (&r, buf);
-  assert_string_equal (buf, "1 " SUM " 2049 18446744073709551615 67108864");
+  assert_string_equal (buf, "1 " SUM " 2049 18446744073709551615 67108864 qcow2");
   assert_true (ch_snaptop_parse (buf, strlen (buf), &back));
   assert_string_equal (back.sha256, SUM);
   assert_true (back.parent_dev == 2049 && back.parent_ino == UINT64_MAX &&
                back.parent_size == 67108864);
+  assert_string_equal (back.fmt, "qcow2");
+  strcpy (r.fmt, "raw");
+  ch_snaptop_format (&r, buf);
+  assert_true (ch_snaptop_parse (buf, strlen (buf), &back));
+  assert_string_equal (back.fmt, "raw");
 }
 
 static void
@@ -60,15 +66,18 @@ test_record_refused (void **state)
 {
   static const char *bad[] = {
     "",
-    "2 " SUM " 1 2 3",                          /* another version */
-    "1 " SUM " 1 2",                            /* a field missing */
-    "1 " SUM " 1 2 3 ",                         /* trailing space */
-    "1 " SUM " 1 2 3 4",                        /* a field more */
-    "1 " SUM "  1 2 3",                         /* two spaces */
-    "1 " SUM " 1 2 18446744073709551616",       /* past 64 bits */
-    "1 " SUM " -1 2 3",
-    "1 00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff 1 2 3",
-    "1 0011 1 2 3",
+    "2 " SUM " 1 2 3 raw",                      /* another version */
+    "1 " SUM " 1 2 3",                          /* a field missing */
+    "1 " SUM " 1 2 raw",
+    "1 " SUM " 1 2 3 raw ",                     /* trailing space */
+    "1 " SUM " 1 2 3 raw 4",                    /* a field more */
+    "1 " SUM "  1 2 3 raw",                     /* two spaces */
+    "1 " SUM " 1 2 18446744073709551616 raw",   /* past 64 bits */
+    "1 " SUM " -1 2 3 raw",
+    "1 " SUM " 1 2 3 vmdk",                     /* not a format entries have */
+    "1 " SUM " 1 2 3 qcow",
+    "1 00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff 1 2 3 raw",
+    "1 0011 1 2 3 raw",
   };
   struct ch_snaptop_record r;
 
@@ -76,7 +85,7 @@ test_record_refused (void **state)
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_false (ch_snaptop_parse (bad[i], strlen (bad[i]), &r));
   /* Not terminated: only LEN bytes are read. */
-  assert_true (ch_snaptop_parse ("1 " SUM " 1 2 34", strlen ("1 " SUM " 1 2 3"), &r));
+  assert_true (ch_snaptop_parse ("1 " SUM " 1 2 3 rawx", strlen ("1 " SUM " 1 2 3 raw"), &r));
   assert_true (r.parent_size == 3);
 }
 
