@@ -141,7 +141,7 @@ ch_glance_parse_list (const char *body, size_t len, const char *sha1,
   }
   for (size_t i = 0; i < json_object_array_length (images); i++) {
     json_object *img = json_object_array_get_idx (images, i);
-    const char *st, *iv, *type;
+    const char *st, *iv;
     char h[CH_SHA1_HEX + 1];
 
     /* An entry of another shape is not the image sought. */
@@ -153,11 +153,12 @@ ch_glance_parse_list (const char *body, size_t len, const char *sha1,
       strcpy (id, iv);
       return 0;
     }
-    /* Nova's snapshots (and shelve images) inherit every image property
-     * of the instance's image, this one too: they stand on the original,
-     * they are not it. */
-    if ((type = ch_json_peek_string (img, "image_type")) != NULL &&
-        strcmp (type, "snapshot") == 0) {
+    /* Nova's snapshots, shelve images and backups inherit every image
+     * property of the instance's image, this one too: they stand on the
+     * original, they are not it.  Nova marks them with image_type and
+     * instance_uuid. */
+    if (ch_json_peek_string (img, "image_type") != NULL ||
+        ch_json_peek_string (img, "instance_uuid") != NULL) {
       snapshots++;
       continue;
     }
@@ -167,7 +168,7 @@ ch_glance_parse_list (const char *body, size_t len, const char *sha1,
   if (found == 0) {
     if (snapshots > 0)
       ch_error ("no active image in Glance has image_id_sha1=%s but %zu Nova snapshots "
-                "of it", sha1, snapshots);
+                "or backups of it", sha1, snapshots);
     else
       ch_error ("no active image in Glance has image_id_sha1=%s", sha1);
     return -1;

@@ -30,9 +30,9 @@ int ch_glance_show (const struct ch_http *h, const char *url, const char *id,
 
 /* Find the active image whose property image_id_sha1 is SHA1 (the scheme
  * operators use for snapshots' bases): the one whose id hashes to SHA1
- * (the original itself), else the one image that is not a Nova snapshot
- * (image_type "snapshot": Nova's snapshots inherit the property from
- * the instance's image).  0 with ID filled, or -1 with ch_error (none,
+ * (the original itself), else the one image that is not Nova's snapshot,
+ * shelve image or backup (those carry image_type or instance_uuid, and
+ * inherit the property from the instance's image).  0 with ID filled, or -1 with ch_error (none,
  * several, errors). */
 int ch_glance_find_by_sha1 (const struct ch_http *h, const char *url, const char *sha1,
                             char id[CH_IMAGE_ID_MAX + 1]);

@@ -293,7 +293,7 @@ main (int argc, char **argv)
         .image = r.image, .image_fmt = r.fmt, .new_backing = r.backing,
         .new_fmt = r.backing_fmt }, locks, why, sizeof why)) {
     /* The top proof hashes the top: libcrypto, in the CLI. */
-    if (over_snapshot (&r))
+    if (over_snapshot (&r) && access (cfg.fetcher, X_OK) == 0)
       run_cli (&cfg, (const char *[]) { "rebase", r.image, r.fmt ? r.fmt : "-", r.backing,
                                         r.backing_fmt ? r.backing_fmt : "-" }, 5, argc, argv);
     ch_log (LOG_INFO, "rebase %s onto %s: full rebase: %s", r.image, r.backing, why);

@@ -20,6 +20,8 @@
 
 #define IMG(id, extra) "{\"id\": \"" id "\", \"status\": \"active\", \"image_id_sha1\": \"" NAME "\"" extra "}"
 #define SNAPSHOT ", \"image_type\": \"snapshot\""
+#define BACKUP ", \"image_type\": \"backup\", \"instance_uuid\": \"" SNAP2 "\""
+#define OLD_SNAPSHOT ", \"instance_uuid\": \"" SNAP2 "\""
 
 static int
 pick (const char *body, char id[CH_IMAGE_ID_MAX + 1])
@@ -65,7 +67,12 @@ test_refused (void **state)
   (void) state;
   assert_int_equal (pick ("{\"images\": [" IMG (SNAP1, SNAPSHOT) ", " IMG (SNAP2, SNAPSHOT) "]}",
                           id), -1);
-  assert_non_null (strstr (ch_last_error (), "but 2 Nova snapshots of it"));
+  assert_non_null (strstr (ch_last_error (), "but 2 Nova snapshots or backups of it"));
+  /* A backup (or anything of an instance's) is no stand-in for the
+   * original either. */
+  assert_int_equal (pick ("{\"images\": [" IMG (SNAP1, SNAPSHOT) ", " IMG (OTHER, BACKUP) "]}",
+                          id), -1);
+  assert_int_equal (pick ("{\"images\": [" IMG (OTHER, OLD_SNAPSHOT) "]}", id), -1);
   assert_int_equal (pick ("{\"images\": [" IMG (SNAP1, "") ", " IMG (OTHER, "") "]}", id), -1);
   assert_non_null (strstr (ch_last_error (), "refusing to guess"));
   assert_int_equal (pick ("{\"images\": []}", id), -1);
