@@ -5,6 +5,9 @@
 # driverstubs.py's stand-ins for the database), or Nova's functions one by
 # one (snapshot_nova.py).  Source it after nova.sh, then:
 #
+#   driver_host_up DIR [LOG]           glance-api, the test's libvirtd with
+#                                       the hook, the shim first in Nova's
+#                                       PATH (below)
 #   driver_start a SCRIPT ARGS...      start SCRIPT ARGS (which imports
 #                                       serve.py first and ends in its
 #                                       serve(...)) as host "a",
@@ -27,6 +30,24 @@
 
 DRV_DIR=
 DRV_REQ=0
+
+# driver_host_up DIR [LOG]: one compute host for the driver: glance-api
+# under DIR/glance, the test's libvirtd with cowherd's hook under
+# DIR/host, cowherd's [glance] source, and cowherd's shim first in Nova's
+# PATH (as cowherd-nova installs it).  With LOG, Nova's qemu-img calls are
+# recorded there on their way to the shim (the hook runs under libvirtd's
+# PATH and never shows in it).
+driver_host_up() {
+    glance_up "$1/glance"
+    lvhost_up "$1/host"
+    glance_configure
+    touch "$COWHERD_LOG"
+    nova_shim_on "$1"
+    [ -n "${2:-}" ] || return 0
+    : >"$2"
+    qemu_img_recorder "$1/rec" "$2" "$COWHERD_SHIM"
+    NOVA_PATH=$1/rec:$NOVA_PATH
+}
 
 # driver_requires: skip unless Nova's libvirt driver imports (python3-nova
 # and python3-libvirt; scripts/setup.sh installs both).

@@ -24,18 +24,8 @@ requires_built COWHERD_HOOK COWHERD_CLI COWHERD_SHIM
 driver_requires
 
 mktempdir tmp
-glance_up "$tmp/glance"
-lvhost_up "$tmp/host"
-glance_configure
-touch "$COWHERD_LOG"
-
-# Nova's qemu-img calls, recorded on their way to cowherd's shim (first
-# in Nova's PATH, as cowherd-nova installs it): the hook runs under
-# libvirtd's PATH and never shows here.
-nova_shim_on "$tmp"
-qemu_img_recorder "$tmp/rec" "$tmp/nova-qemu-img.log" "$COWHERD_SHIM"
-NOVA_PATH=$tmp/rec:$NOVA_PATH
-touch "$tmp/nova-qemu-img.log"
+# Nova's qemu-img calls recorded in nova-qemu-img.log.
+driver_host_up "$tmp" "$tmp/nova-qemu-img.log"
 
 # libvirt re-reads its hook directories on SIGHUP, then runs the daemon
 # hook with "reload": that line says the reload is done.

@@ -27,19 +27,9 @@ requires_built COWHERD_HOOK COWHERD_CLI COWHERD_SHIM
 driver_requires
 
 mktempdir tmp
-glance_up "$tmp/glance"
-lvhost_up "$tmp/host"
-glance_configure
-touch "$COWHERD_LOG"
-
-# Nova's qemu-img calls, recorded on their way to cowherd's shim (first
-# in Nova's PATH, as cowherd-nova installs it): the hook runs under
-# libvirtd's PATH and never shows here.
+# Nova's qemu-img calls recorded in $rec.
 rec=$tmp/nova-qemu-img.log
-nova_shim_on "$tmp"
-qemu_img_recorder "$tmp/rec" "$rec" "$COWHERD_SHIM"
-NOVA_PATH=$tmp/rec:$NOVA_PATH
-touch "$rec"
+driver_host_up "$tmp" "$rec"
 
 # Every qemu hook event, as libvirt runs the hooks in qemu.d: this one
 # after cowherd's (alphabetical order), so a "prepare begin" line means

@@ -35,14 +35,10 @@ driver_requires
 
 t_start=$EPOCHREALTIME
 mktempdir tmp
-glance_up "$tmp/glance"
-lvhost_up "$tmp/host"
-glance_configure
+driver_host_up "$tmp"
 head -c 64 /dev/urandom >/etc/cowherd/snapshot.key
 chmod 0600 /etc/cowherd/snapshot.key
 printf '[snapshot]\nkey_file = /etc/cowherd/snapshot.key\n' >>"$COWHERD_CONF"
-
-nova_shim_on "$tmp"
 SHIM_PATH=$NOVA_PATH
 PLAIN_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
