@@ -67,3 +67,17 @@ bench_etc_cowherd() {
     fi
     BENCH_MOUNTS+=(/etc/cowherd)
 }
+
+# bench_cowherd_conf INSTANCES LOG REAL_QEMU_IMG [FETCHER KEY_FILE]: the
+# private /etc/cowherd/cowherd.conf: that instances_path, the log to a
+# file, the real qemu-img; with FETCHER and KEY_FILE, the CLI the shim
+# hands snapshots to and the snapshot key.
+bench_cowherd_conf() {
+    {
+        printf '[nova]\ninstances_path = %s\n[log]\nsyslog = false\nfile = %s\n' "$1" "$2"
+        printf '[tools]\nreal_qemu_img = %s\n' "$3"
+        if [ -n "${4:-}" ]; then
+            printf 'fetcher = %s\n[snapshot]\nkey_file = %s\n' "$4" "$5"
+        fi
+    } >/etc/cowherd/cowherd.conf
+}

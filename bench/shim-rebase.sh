@@ -156,15 +156,7 @@ ln -s "$shim" "$shimbin/qemu-img"
 path_real=$PATH
 path_shim=$shimbin:$PATH
 
-cat >/etc/cowherd/cowherd.conf <<EOF
-[nova]
-instances_path = $inst
-[log]
-syslog = false
-file = $log
-[tools]
-real_qemu_img = $real
-EOF
+bench_cowherd_conf "$inst" "$log" "$real"
 
 # ---- helpers -----------------------------------------------------------------
 

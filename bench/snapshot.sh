@@ -175,18 +175,7 @@ path_shim=$shimbin:$PATH
 
 # write_conf CLI: cowherd.conf, the shim handing snapshots to CLI.
 write_conf() {
-    cat >/etc/cowherd/cowherd.conf <<EOF
-[nova]
-instances_path = $inst
-[log]
-syslog = false
-file = $log
-[tools]
-real_qemu_img = $real
-fetcher = $1
-[snapshot]
-key_file = $key
-EOF
+    bench_cowherd_conf "$inst" "$log" "$real" "$1" "$key"
 }
 write_conf "$cli"
 

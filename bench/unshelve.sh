@@ -89,18 +89,7 @@ path_real=$PATH
 path_shim=$tmp/shim-bin:$PATH
 head -c 64 /dev/urandom >/etc/cowherd/snapshot.key
 chmod 0600 /etc/cowherd/snapshot.key
-cat >/etc/cowherd/cowherd.conf <<EOF
-[nova]
-instances_path = $inst
-[log]
-syslog = false
-file = $log
-[tools]
-real_qemu_img = $real
-fetcher = $cli
-[snapshot]
-key_file = /etc/cowherd/snapshot.key
-EOF
+bench_cowherd_conf "$inst" "$log" "$real" "$cli" /etc/cowherd/snapshot.key
 
 orig=$base/$(printf 'cowherd-bench-unshelve-original' | sha1sum | cut -c1-40)
 note "writing the 2 GiB original (1 GiB of data) ..."
