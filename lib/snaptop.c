@@ -35,14 +35,16 @@ ch_snaptop_format (const struct ch_snaptop_record *r, char buf[CH_SNAPTOP_RECORD
             r->sha256, r->parent_dev, r->parent_ino, r->parent_size, r->fmt);
 }
 
-/* A decimal number of at most 20 digits ending at a space or the end. */
+/* A decimal number as ch_snaptop_format writes it: no sign, no leading
+ * zero, at most UINT64_MAX. */
 static bool
 number (const char **p, const char *end, uint64_t *out)
 {
   uint64_t v = 0;
   const char *s = *p;
 
-  if (s == end || *s < '0' || *s > '9')
+  if (s == end || *s < '0' || *s > '9' || (*s == '0' && s + 1 < end && s[1] >= '0' &&
+                                           s[1] <= '9'))
     return false;
   for (; s < end && *s >= '0' && *s <= '9'; s++) {
     if (v > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)

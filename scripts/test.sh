@@ -33,7 +33,8 @@ echo "=== fuzz: ${FUZZ_SECONDS} s per target"
 CC=clang cmake -S . -B build-fuzz -DCOWHERD_FUZZ=ON -DBUILD_TESTING=OFF \
       -DCOWHERD_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"$(nproc)"
-for t in fuzz-domain-plan:domain fuzz-qcow2-header:qcow2 fuzz-json:json fuzz-state:state fuzz-extstream:extstream; do
+for t in fuzz-domain-plan:domain fuzz-qcow2-header:qcow2 fuzz-json:json fuzz-state:state \
+         fuzz-extstream:extstream fuzz-snaptop:snaptop; do
   target=${t%%:*} corpus=fuzz/corpus/${t##*:}
   work=$(mktemp -d)
   cp -r "$corpus/." "$work/"

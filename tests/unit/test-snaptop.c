@@ -74,6 +74,7 @@ test_record_refused (void **state)
     "1 " SUM "  1 2 3 raw",                     /* two spaces */
     "1 " SUM " 1 2 18446744073709551616 raw",   /* past 64 bits */
     "1 " SUM " -1 2 3 raw",
+    "1 " SUM " 1 02 3 raw",                     /* not as written: one record, one form */
     "1 " SUM " 1 2 3 vmdk",                     /* not a format entries have */
     "1 " SUM " 1 2 3 qcow",
     "1 00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff 1 2 3 raw",
@@ -84,6 +85,7 @@ test_record_refused (void **state)
   (void) state;
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_false (ch_snaptop_parse (bad[i], strlen (bad[i]), &r));
+  assert_true (ch_snaptop_parse ("1 " SUM " 0 0 0 raw", strlen ("1 " SUM " 0 0 0 raw"), &r));
   /* Not terminated: only LEN bytes are read. */
   assert_true (ch_snaptop_parse ("1 " SUM " 1 2 3 rawx", strlen ("1 " SUM " 1 2 3 raw"), &r));
   assert_true (r.parent_size == 3);
